@@ -1,0 +1,11 @@
+//! FerroLB's API (`ferrolb.io/v1beta1` CRDs and annotations), the validated
+//! configuration built from it, and the sources of cluster state both binaries use.
+
+pub mod annotations;
+pub mod config;
+pub mod crdgen;
+pub mod snapshot;
+pub mod source;
+pub mod v1beta1;
+
+pub use snapshot::ClusterSnapshot;

@@ -1,0 +1,79 @@
+//! The cluster state both binaries consume, whichever source it came from.
+
+use k8s_openapi::api::core::v1::{Namespace, Node, Secret, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+
+use crate::config::{Config, ConfigError, ConfigInput};
+use crate::v1beta1::{
+    BFDProfile, BGPAdvertisement, BGPPeer, Community, IPAddressPool, L2Advertisement,
+};
+
+/// Everything FerroLB reads: its own configuration objects and the cluster objects
+/// that decide who gets an address and who announces it. Each list is sorted by
+/// namespace and name so that equal states compare equal.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ClusterSnapshot {
+    /// Address pools.
+    pub pools: Vec<IPAddressPool>,
+    /// L2 advertisements.
+    pub l2_advertisements: Vec<L2Advertisement>,
+    /// BGP advertisements.
+    pub bgp_advertisements: Vec<BGPAdvertisement>,
+    /// BGP peers.
+    pub peers: Vec<BGPPeer>,
+    /// Community aliases.
+    pub communities: Vec<Community>,
+    /// BFD profiles.
+    pub bfd_profiles: Vec<BFDProfile>,
+    /// Services (all types; the consumers filter).
+    pub services: Vec<Service>,
+    /// EndpointSlices (for `externalTrafficPolicy: Local`).
+    pub endpoint_slices: Vec<EndpointSlice>,
+    /// Nodes.
+    pub nodes: Vec<Node>,
+    /// Namespaces (for namespace selectors).
+    pub namespaces: Vec<Namespace>,
+    /// Secrets referenced by the configuration.
+    pub secrets: Vec<Secret>,
+}
+
+impl ClusterSnapshot {
+    /// The configuration objects, for [`Config::build`].
+    pub fn config_input(&self) -> ConfigInput<'_> {
+        ConfigInput {
+            pools: &self.pools,
+            l2_advertisements: &self.l2_advertisements,
+            bgp_advertisements: &self.bgp_advertisements,
+            peers: &self.peers,
+            communities: &self.communities,
+            bfd_profiles: &self.bfd_profiles,
+            secrets: &self.secrets,
+        }
+    }
+
+    /// The validated configuration and the problems found.
+    pub fn config(&self) -> (Config, Vec<ConfigError>) {
+        Config::build(&self.config_input())
+    }
+
+    /// Sorts every list by namespace and name.
+    pub fn normalize(&mut self) {
+        fn sort<K: kube::Resource>(v: &mut [K]) {
+            v.sort_by(|a, b| {
+                (a.meta().namespace.as_deref(), a.meta().name.as_deref())
+                    .cmp(&(b.meta().namespace.as_deref(), b.meta().name.as_deref()))
+            });
+        }
+        sort(&mut self.pools);
+        sort(&mut self.l2_advertisements);
+        sort(&mut self.bgp_advertisements);
+        sort(&mut self.peers);
+        sort(&mut self.communities);
+        sort(&mut self.bfd_profiles);
+        sort(&mut self.services);
+        sort(&mut self.endpoint_slices);
+        sort(&mut self.nodes);
+        sort(&mut self.namespaces);
+        sort(&mut self.secrets);
+    }
+}

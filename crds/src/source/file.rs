@@ -1,0 +1,363 @@
+//! The file source: a directory of Kubernetes YAML in, `DIR/status/` out.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use notify::{RecursiveMode, Watcher};
+use serde::Serialize;
+use tokio::sync::{mpsc, watch};
+
+use super::status::{
+    EventRecord, PoolStatusRecord, PoolsStatusFile, ServiceStatusRecord, ServicesStatusFile,
+    SpeakerStatusFile,
+};
+use super::yaml::{Object, Origin, parse_file};
+use super::{Loaded, SnapshotSource, SourceError, StatusSink};
+use crate::snapshot::ClusterSnapshot;
+
+/// Name of the output directory inside the source directory.
+pub const STATUS_DIR: &str = "status";
+/// Service addresses written by the controller and read back by everyone.
+pub const SERVICES_FILE: &str = "services.yaml";
+/// Pool status.
+pub const POOLS_FILE: &str = "pools.yaml";
+/// Events, one JSON object per line.
+pub const EVENTS_FILE: &str = "events.jsonl";
+
+/// Time to let a burst of file events settle before reloading (editors write a
+/// file in several steps).
+const SETTLE: Duration = Duration::from_millis(25);
+
+/// A directory of YAML documents.
+#[derive(Clone, Debug)]
+pub struct FileSource {
+    dir: PathBuf,
+}
+
+impl FileSource {
+    /// A source reading `dir`.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        FileSource { dir: dir.into() }
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// `DIR/status`.
+    pub fn status_dir(&self) -> PathBuf {
+        self.dir.join(STATUS_DIR)
+    }
+
+    /// The YAML files read, sorted by name.
+    fn input_files(&self) -> Result<Vec<PathBuf>, SourceError> {
+        let rd = std::fs::read_dir(&self.dir).map_err(|e| SourceError::io(&self.dir, &e))?;
+        let mut files: Vec<PathBuf> = rd
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.is_file() && is_yaml(p))
+            .collect();
+        files.sort();
+        Ok(files)
+    }
+
+    /// Reads the whole directory once. Fails only when the directory itself cannot
+    /// be read; every other problem is in [`Loaded::errors`].
+    pub fn load(&self) -> Result<Loaded, SourceError> {
+        let mut errors = Vec::new();
+        let mut seen: BTreeMap<(&'static str, String), Origin> = BTreeMap::new();
+        let mut snap = ClusterSnapshot::default();
+        for file in self.input_files()? {
+            let text = match std::fs::read_to_string(&file) {
+                Ok(t) => t,
+                Err(e) => {
+                    errors.push(SourceError::io(&file, &e));
+                    continue;
+                }
+            };
+            let (objects, yaml_errors) = parse_file(&file, &text);
+            errors.extend(yaml_errors.into_iter().map(SourceError::Yaml));
+            for (origin, obj) in objects {
+                let m = obj.meta();
+                let key = match &m.namespace {
+                    Some(ns) => format!("{ns}/{}", m.name.as_deref().unwrap_or_default()),
+                    None => m.name.clone().unwrap_or_default(),
+                };
+                if let Some(first) = seen.get(&(obj.kind(), key.clone())) {
+                    errors.push(SourceError::Duplicate {
+                        kind: obj.kind(),
+                        name: key,
+                        first: first.clone(),
+                        second: origin,
+                    });
+                    continue;
+                }
+                seen.insert((obj.kind(), key), origin);
+                add(&mut snap, obj);
+            }
+        }
+        match self.read_services() {
+            Ok(status) => overlay_services(&mut snap, &status),
+            Err(e) => errors.push(e),
+        }
+        snap.normalize();
+        Ok(Loaded {
+            snapshot: snap,
+            errors,
+        })
+    }
+
+    /// Reads `status/services.yaml` (empty when it does not exist yet).
+    pub fn read_services(&self) -> Result<ServicesStatusFile, SourceError> {
+        let path = self.status_dir().join(SERVICES_FILE);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(ServicesStatusFile::default());
+            }
+            Err(e) => return Err(SourceError::io(&path, &e)),
+        };
+        if text.trim().is_empty() {
+            return Ok(ServicesStatusFile::default());
+        }
+        serde_saphyr::from_str(&text).map_err(|e| {
+            let (line, column) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
+            SourceError::Yaml(super::YamlError {
+                file: path.clone(),
+                line,
+                column,
+                message: e.without_snippet().to_string(),
+            })
+        })
+    }
+
+    /// Writes `status/<name>` atomically (temporary file, then rename), so that
+    /// readers never see half a file.
+    fn write_atomic(&self, name: &str, bytes: &[u8]) -> Result<(), SourceError> {
+        let dir = self.status_dir();
+        std::fs::create_dir_all(&dir).map_err(|e| SourceError::io(&dir, &e))?;
+        let path = dir.join(name);
+        let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
+        std::fs::write(&tmp, bytes).map_err(|e| SourceError::io(&tmp, &e))?;
+        std::fs::rename(&tmp, &path).map_err(|e| SourceError::io(&path, &e))
+    }
+
+    fn write_yaml<T: Serialize>(&self, name: &str, value: &T) -> Result<(), SourceError> {
+        let text = serde_saphyr::to_string(value).map_err(|e| SourceError::Serialize {
+            what: name.to_string(),
+            message: e.to_string(),
+        })?;
+        self.write_atomic(name, text.as_bytes())
+    }
+
+    /// Replaces `status/services.yaml`.
+    pub fn write_services_sync(&self, records: &[ServiceStatusRecord]) -> Result<(), SourceError> {
+        let mut services = records.to_vec();
+        services.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+        self.write_yaml(SERVICES_FILE, &ServicesStatusFile { services })
+    }
+
+    /// Replaces `status/pools.yaml`.
+    pub fn write_pools_sync(&self, records: &[PoolStatusRecord]) -> Result<(), SourceError> {
+        let mut pools = records.to_vec();
+        pools.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+        self.write_yaml(POOLS_FILE, &PoolsStatusFile { pools })
+    }
+
+    /// Replaces `status/speaker-<node>.yaml`.
+    pub fn write_speaker_sync(&self, status: &SpeakerStatusFile) -> Result<(), SourceError> {
+        self.write_yaml(&speaker_file(&status.node), status)
+    }
+
+    /// Appends to `status/events.jsonl`. Each line is written with one `write` on
+    /// an append-mode file, so lines from several processes never interleave.
+    pub fn emit_events_sync(&self, events: &[EventRecord]) -> Result<(), SourceError> {
+        use std::io::Write;
+        if events.is_empty() {
+            return Ok(());
+        }
+        let dir = self.status_dir();
+        std::fs::create_dir_all(&dir).map_err(|e| SourceError::io(&dir, &e))?;
+        let path = dir.join(EVENTS_FILE);
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| SourceError::io(&path, &e))?;
+        for ev in events {
+            let mut line = serde_json::to_string(ev).map_err(|e| SourceError::Serialize {
+                what: EVENTS_FILE.into(),
+                message: e.to_string(),
+            })?;
+            line.push('\n');
+            f.write_all(line.as_bytes())
+                .map_err(|e| SourceError::io(&path, &e))?;
+        }
+        Ok(())
+    }
+
+    /// Starts watching the directory: the receiver holds the current state at once
+    /// and a new one after every change that alters it. Needs a tokio runtime.
+    /// Watching stops when the returned [`FileWatch`] is dropped.
+    pub fn watch(&self) -> Result<FileWatch, SourceError> {
+        let first = self.load()?;
+        let (tx, rx) = watch::channel(Arc::new(first));
+        let (ev_tx, mut ev_rx) = mpsc::unbounded_channel::<()>();
+        let werr = |e: notify::Error| SourceError::Watch {
+            path: self.dir.clone(),
+            message: e.to_string(),
+        };
+        let status_services = self.status_dir().join(SERVICES_FILE);
+        let dir = self.dir.clone();
+        let mut watcher =
+            notify::recommended_watcher(move |res: notify::Result<notify::Event>| match res {
+                Ok(ev) => {
+                    let relevant = ev.paths.iter().any(|p| {
+                        p == &status_services
+                            || (p.parent() == Some(dir.as_path()) && (is_yaml(p) || p.is_dir()))
+                    });
+                    if relevant {
+                        // The receiver is gone only when the watch is being dropped.
+                        let _ = ev_tx.send(());
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "file watch error; reloading to be safe"),
+            })
+            .map_err(werr)?;
+        watcher
+            .watch(&self.dir, RecursiveMode::NonRecursive)
+            .map_err(werr)?;
+        let status = self.status_dir();
+        if std::fs::create_dir_all(&status).is_ok() {
+            watcher
+                .watch(&status, RecursiveMode::NonRecursive)
+                .map_err(werr)?;
+        }
+        let source = self.clone();
+        let task = tokio::spawn(async move {
+            while ev_rx.recv().await.is_some() {
+                tokio::time::sleep(SETTLE).await;
+                while ev_rx.try_recv().is_ok() {}
+                match source.load() {
+                    Ok(loaded) => {
+                        if **tx.borrow() != loaded {
+                            for e in &loaded.errors {
+                                tracing::warn!(error = %e, "file source");
+                            }
+                            tx.send_replace(Arc::new(loaded));
+                        }
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot read the source directory; keeping the last state")
+                    }
+                }
+            }
+        });
+        Ok(FileWatch {
+            rx,
+            _watcher: watcher,
+            task,
+        })
+    }
+}
+
+/// A running watch of a [`FileSource`] directory.
+pub struct FileWatch {
+    rx: watch::Receiver<Arc<Loaded>>,
+    _watcher: notify::RecommendedWatcher,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for FileWatch {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl SnapshotSource for FileWatch {
+    fn snapshots(&self) -> watch::Receiver<Arc<Loaded>> {
+        self.rx.clone()
+    }
+}
+
+impl StatusSink for FileSource {
+    async fn write_services(&self, records: &[ServiceStatusRecord]) -> Result<(), SourceError> {
+        self.write_services_sync(records)
+    }
+    async fn write_pools(&self, records: &[PoolStatusRecord]) -> Result<(), SourceError> {
+        self.write_pools_sync(records)
+    }
+    async fn write_speaker(&self, status: &SpeakerStatusFile) -> Result<(), SourceError> {
+        self.write_speaker_sync(status)
+    }
+    async fn emit_events(&self, events: &[EventRecord]) -> Result<(), SourceError> {
+        self.emit_events_sync(events)
+    }
+}
+
+/// `speaker-<node>.yaml`, with anything but `[A-Za-z0-9.-]` replaced so that a node
+/// name can never escape the status directory.
+pub fn speaker_file(node: &str) -> String {
+    let safe: String = node
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("speaker-{}.yaml", safe.trim_start_matches('.'))
+}
+
+fn is_yaml(p: &Path) -> bool {
+    let hidden = p
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with('.'));
+    !hidden && matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"))
+}
+
+fn add(s: &mut ClusterSnapshot, o: Object) {
+    match o {
+        Object::IPAddressPool(x) => s.pools.push(x),
+        Object::L2Advertisement(x) => s.l2_advertisements.push(x),
+        Object::BGPAdvertisement(x) => s.bgp_advertisements.push(x),
+        Object::BGPPeer(x) => s.peers.push(x),
+        Object::Community(x) => s.communities.push(x),
+        Object::BFDProfile(x) => s.bfd_profiles.push(x),
+        Object::Service(x) => s.services.push(x),
+        Object::Node(x) => s.nodes.push(x),
+        Object::Namespace(x) => s.namespaces.push(x),
+        Object::Secret(x) => s.secrets.push(x),
+        Object::EndpointSlice(x) => s.endpoint_slices.push(x),
+    }
+}
+
+/// Puts the controller's output back on the Services, as the API server would hold
+/// it, so that consumers read Service status the same way from either source.
+fn overlay_services(s: &mut ClusterSnapshot, status: &ServicesStatusFile) {
+    for rec in &status.services {
+        let svc = s.services.iter_mut().find(|svc| {
+            svc.metadata.name.as_deref() == Some(rec.name.as_str())
+                && svc.metadata.namespace.as_deref() == Some(rec.namespace.as_str())
+        });
+        let Some(svc) = svc else { continue };
+        let ann = svc
+            .metadata
+            .annotations
+            .get_or_insert_with(Default::default);
+        for (k, v) in &rec.annotations {
+            ann.insert(k.clone(), v.clone());
+        }
+        let st = svc.status.get_or_insert_with(Default::default);
+        st.load_balancer = Some(rec.load_balancer.clone());
+        if !rec.conditions.is_empty() {
+            st.conditions = Some(rec.conditions.clone());
+        }
+    }
+}

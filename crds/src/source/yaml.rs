@@ -1,0 +1,322 @@
+//! Multi-document Kubernetes YAML to typed objects, with file and line on every error.
+
+use std::path::{Path, PathBuf};
+
+use k8s_openapi::api::core::v1::{Namespace, Node, Secret, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use serde::de::DeserializeOwned;
+
+use crate::v1beta1::{
+    API_VERSION, BFDProfile, BGPAdvertisement, BGPPeer, Community, IPAddressPool, L2Advertisement,
+};
+
+/// One object the file source understands.
+#[derive(Clone, Debug, PartialEq)]
+#[allow(clippy::large_enum_variant)] // parsed once per file change; boxing buys nothing
+pub enum Object {
+    /// `ferrolb.io/v1beta1` IPAddressPool.
+    IPAddressPool(IPAddressPool),
+    /// `ferrolb.io/v1beta1` L2Advertisement.
+    L2Advertisement(L2Advertisement),
+    /// `ferrolb.io/v1beta1` BGPAdvertisement.
+    BGPAdvertisement(BGPAdvertisement),
+    /// `ferrolb.io/v1beta1` BGPPeer.
+    BGPPeer(BGPPeer),
+    /// `ferrolb.io/v1beta1` Community.
+    Community(Community),
+    /// `ferrolb.io/v1beta1` BFDProfile.
+    BFDProfile(BFDProfile),
+    /// `v1` Service.
+    Service(Service),
+    /// `v1` Node.
+    Node(Node),
+    /// `v1` Namespace.
+    Namespace(Namespace),
+    /// `v1` Secret.
+    Secret(Secret),
+    /// `discovery.k8s.io/v1` EndpointSlice.
+    EndpointSlice(EndpointSlice),
+}
+
+/// A problem in a YAML file, with its place.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{}:{line}:{column}: {message}", file.display())]
+pub struct YamlError {
+    /// The file.
+    pub file: PathBuf,
+    /// 1-based line in the file.
+    pub line: u64,
+    /// 1-based column.
+    pub column: u64,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// Where an object came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Origin {
+    /// The file.
+    pub file: PathBuf,
+    /// 1-based line where the document starts.
+    pub line: u64,
+}
+
+/// Splits a YAML stream into documents, with the 1-based line each body starts on.
+/// A document marker is `---` (or `...`) at the start of a line; Kubernetes objects
+/// are mappings, so a marker can never sit inside one at column 0.
+fn documents(text: &str) -> Vec<(u64, String)> {
+    let mut docs = Vec::new();
+    let mut cur = String::new();
+    let mut start = 1u64;
+    for (i, line) in text.lines().enumerate() {
+        let n = i as u64 + 1;
+        let is_marker = |m: &str| {
+            line == m || line.starts_with(&format!("{m} ")) || line.starts_with(&format!("{m}\t"))
+        };
+        if is_marker("---") || is_marker("...") {
+            docs.push((start, std::mem::take(&mut cur)));
+            // Content after `--- ` on the same line belongs to the next document.
+            let rest = line[3..].trim_start();
+            if !rest.is_empty() && !rest.starts_with('#') && line.starts_with("---") {
+                cur.push_str(rest);
+                cur.push('\n');
+                start = n;
+            } else {
+                start = n + 1;
+            }
+            continue;
+        }
+        cur.push_str(line);
+        cur.push('\n');
+    }
+    docs.push((start, cur));
+    docs.retain(|(_, d)| {
+        d.lines()
+            .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+    });
+    docs
+}
+
+fn located(file: &Path, offset: u64, e: &serde_saphyr::Error) -> YamlError {
+    let (line, column) = e
+        .location()
+        .map_or((1, 1), |l| (l.line().max(1), l.column().max(1)));
+    let text = e.without_snippet().to_string();
+    // The library prefixes its own "error: line L column C: "; we print the place once.
+    let message = text
+        .strip_prefix("error: ")
+        .map(
+            |t| match t.strip_prefix("line ").and_then(|t| t.split_once(": ")) {
+                Some((_, m)) => m,
+                None => t,
+            },
+        )
+        .unwrap_or(&text)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    YamlError {
+        file: file.to_path_buf(),
+        line: offset + line - 1,
+        column,
+        message,
+    }
+}
+
+fn typed<T: DeserializeOwned>(file: &Path, offset: u64, doc: &str) -> Result<T, YamlError> {
+    serde_saphyr::from_str::<T>(doc).map_err(|e| located(file, offset, &e))
+}
+
+/// Namespaced kinds without a namespace land in `default`, as with kubectl.
+fn default_namespace(meta: &mut k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) {
+    if meta.namespace.as_deref().unwrap_or_default().is_empty() {
+        meta.namespace = Some("default".into());
+    }
+}
+
+/// Parses every document of one file. Good documents come back even when others
+/// are broken.
+pub fn parse_file(file: &Path, text: &str) -> (Vec<(Origin, Object)>, Vec<YamlError>) {
+    let mut objects = Vec::new();
+    let mut errors = Vec::new();
+    for (offset, doc) in documents(text) {
+        let err = |message: String| YamlError {
+            file: file.to_path_buf(),
+            line: offset,
+            column: 1,
+            message,
+        };
+        let head: serde_json::Value = match serde_saphyr::from_str(&doc) {
+            Ok(v) => v,
+            Err(e) => {
+                errors.push(located(file, offset, &e));
+                continue;
+            }
+        };
+        let api_version = head
+            .get("apiVersion")
+            .and_then(|v| v.as_str())
+            .unwrap_or_default();
+        let kind = head
+            .get("kind")
+            .and_then(|v| v.as_str())
+            .unwrap_or_default();
+        if api_version.is_empty() || kind.is_empty() {
+            errors.push(err(
+                "not a Kubernetes object: apiVersion and kind are required".into(),
+            ));
+            continue;
+        }
+        let parsed = match (api_version, kind) {
+            (API_VERSION, "IPAddressPool") => typed(file, offset, &doc).map(Object::IPAddressPool),
+            (API_VERSION, "L2Advertisement") => {
+                typed(file, offset, &doc).map(Object::L2Advertisement)
+            }
+            (API_VERSION, "BGPAdvertisement") => {
+                typed(file, offset, &doc).map(Object::BGPAdvertisement)
+            }
+            (API_VERSION, "BGPPeer") => typed(file, offset, &doc).map(Object::BGPPeer),
+            (API_VERSION, "Community") => typed(file, offset, &doc).map(Object::Community),
+            (API_VERSION, "BFDProfile") => typed(file, offset, &doc).map(Object::BFDProfile),
+            ("v1", "Service") => typed(file, offset, &doc).map(Object::Service),
+            ("v1", "Node") => typed(file, offset, &doc).map(Object::Node),
+            ("v1", "Namespace") => typed(file, offset, &doc).map(Object::Namespace),
+            ("v1", "Secret") => typed(file, offset, &doc).map(Object::Secret),
+            ("discovery.k8s.io/v1", "EndpointSlice") => {
+                typed(file, offset, &doc).map(Object::EndpointSlice)
+            }
+            (v, k) if v.starts_with("metallb.io/") => Err(err(format!(
+                "{k} has apiVersion {v}: FerroLB reads {API_VERSION} (change the apiVersion; the fields are the same)"
+            ))),
+            (v, k) => Err(err(format!(
+                "{v} {k} is not read by FerroLB (it reads {API_VERSION} kinds, v1 Service, Node, Namespace, Secret and discovery.k8s.io/v1 EndpointSlice)"
+            ))),
+        };
+        match parsed {
+            Ok(mut o) => {
+                o.fix_namespace();
+                let missing_name = o.meta().name.as_deref().unwrap_or_default().is_empty();
+                if missing_name {
+                    errors.push(err(format!("{kind} has no metadata.name")));
+                    continue;
+                }
+                objects.push((
+                    Origin {
+                        file: file.to_path_buf(),
+                        line: offset,
+                    },
+                    o,
+                ));
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+    (objects, errors)
+}
+
+impl Object {
+    /// The object's metadata.
+    pub fn meta(&self) -> &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+        match self {
+            Object::IPAddressPool(o) => &o.metadata,
+            Object::L2Advertisement(o) => &o.metadata,
+            Object::BGPAdvertisement(o) => &o.metadata,
+            Object::BGPPeer(o) => &o.metadata,
+            Object::Community(o) => &o.metadata,
+            Object::BFDProfile(o) => &o.metadata,
+            Object::Service(o) => &o.metadata,
+            Object::Node(o) => &o.metadata,
+            Object::Namespace(o) => &o.metadata,
+            Object::Secret(o) => &o.metadata,
+            Object::EndpointSlice(o) => &o.metadata,
+        }
+    }
+
+    /// The kind name.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Object::IPAddressPool(_) => "IPAddressPool",
+            Object::L2Advertisement(_) => "L2Advertisement",
+            Object::BGPAdvertisement(_) => "BGPAdvertisement",
+            Object::BGPPeer(_) => "BGPPeer",
+            Object::Community(_) => "Community",
+            Object::BFDProfile(_) => "BFDProfile",
+            Object::Service(_) => "Service",
+            Object::Node(_) => "Node",
+            Object::Namespace(_) => "Namespace",
+            Object::Secret(_) => "Secret",
+            Object::EndpointSlice(_) => "EndpointSlice",
+        }
+    }
+
+    fn fix_namespace(&mut self) {
+        match self {
+            Object::IPAddressPool(o) => default_namespace(&mut o.metadata),
+            Object::L2Advertisement(o) => default_namespace(&mut o.metadata),
+            Object::BGPAdvertisement(o) => default_namespace(&mut o.metadata),
+            Object::BGPPeer(o) => default_namespace(&mut o.metadata),
+            Object::Community(o) => default_namespace(&mut o.metadata),
+            Object::BFDProfile(o) => default_namespace(&mut o.metadata),
+            Object::Service(o) => default_namespace(&mut o.metadata),
+            Object::Secret(o) => default_namespace(&mut o.metadata),
+            Object::EndpointSlice(o) => default_namespace(&mut o.metadata),
+            Object::Node(o) => o.metadata.namespace = None,
+            Object::Namespace(o) => o.metadata.namespace = None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_documents_and_keeps_line_numbers() {
+        let text = "# head\n---\na: 1\n---\n\n# only a comment\n--- \nb: 2\nc: 3\n...\n";
+        let docs = documents(text);
+        assert_eq!(
+            docs,
+            vec![(3, "a: 1\n".to_string()), (8, "b: 2\nc: 3\n".to_string())]
+        );
+    }
+
+    #[test]
+    fn broken_document_reports_file_and_line_and_spares_the_rest() {
+        let text = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: a\n---\napiVersion: v1\nkind: Service\nmetadata:\n  name: s\nspec:\n  ports:\n    - port: banana\n---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: b\n";
+        let (objs, errs) = parse_file(Path::new("x.yaml"), text);
+        assert_eq!(objs.len(), 2);
+        assert_eq!(errs.len(), 1);
+        assert_eq!(errs[0].line, 12, "{}", errs[0]);
+        assert!(errs[0].to_string().starts_with("x.yaml:12:"), "{}", errs[0]);
+    }
+
+    #[test]
+    fn syntax_error_line_is_counted_from_the_file_start() {
+        let text = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: a\n---\napiVersion: v1\nkind: Node\nmetadata: [\n";
+        let (objs, errs) = parse_file(Path::new("x.yaml"), text);
+        assert_eq!(objs.len(), 1);
+        assert_eq!(errs.len(), 1);
+        assert!(errs[0].line >= 8, "{}", errs[0]);
+    }
+
+    #[test]
+    fn metallb_objects_get_a_migration_hint() {
+        let text = "apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata:\n  name: p\nspec:\n  addresses: [10.0.0.0/24]\n";
+        let (_, errs) = parse_file(Path::new("m.yaml"), text);
+        assert!(
+            errs[0].message.contains("change the apiVersion"),
+            "{}",
+            errs[0]
+        );
+    }
+
+    #[test]
+    fn namespaced_objects_default_to_the_default_namespace() {
+        let text = "apiVersion: v1\nkind: Service\nmetadata:\n  name: s\n---\napiVersion: v1\nkind: Node\nmetadata:\n  name: n\n  namespace: x\n";
+        let (objs, errs) = parse_file(Path::new("d.yaml"), text);
+        assert!(errs.is_empty(), "{errs:?}");
+        assert_eq!(objs[0].1.meta().namespace.as_deref(), Some("default"));
+        assert_eq!(objs[1].1.meta().namespace, None);
+    }
+}
