@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
 
+mod reference;
+
 use crate::v1beta1::{
     BFDProfile, BGPAdvertisement, BGPPeer, Community, IPAddressPool, L2Advertisement,
     ServiceBGPStatus, ServiceL2Status,
@@ -63,7 +65,13 @@ pub enum CrdgenError {
     OutOfDate(Vec<String>),
 }
 
-/// Writes (or with `check`, compares) every CRD under `dir`. Returns the paths.
+/// `docs/configuration.md` of this checkout.
+pub fn reference_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/configuration.md")
+}
+
+/// Writes (or with `check`, compares) every CRD under `dir`, and the configuration
+/// reference beside the docs when `dir` is the default. Returns the paths.
 pub fn run(dir: &Path, check: bool) -> Result<Vec<PathBuf>, CrdgenError> {
     let mut paths = Vec::new();
     let mut stale = Vec::new();
@@ -73,9 +81,14 @@ pub fn run(dir: &Path, check: bool) -> Result<Vec<PathBuf>, CrdgenError> {
             source,
         })?;
     }
+    let mut outputs: Vec<(PathBuf, String)> = Vec::new();
     for crd in all() {
-        let path = dir.join(file_name(&crd));
-        let text = render(&crd)?;
+        outputs.push((dir.join(file_name(&crd)), render(&crd)?));
+    }
+    if dir == default_dir() {
+        outputs.push((reference_path(), reference::markdown(&all())));
+    }
+    for (path, text) in outputs {
         if check {
             let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
             if on_disk != text {

@@ -6,6 +6,8 @@ pub mod config;
 pub mod crdgen;
 pub mod snapshot;
 pub mod source;
+// `printcolumn(...)` repeats `type_ = ...` once per column, which this lint misreads.
+#[allow(clippy::duplicated_attributes)]
 pub mod v1beta1;
 
 pub use snapshot::ClusterSnapshot;

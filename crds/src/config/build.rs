@@ -301,13 +301,17 @@ impl Builder {
                 }
             }
             for (field, name, v) in found {
-                if self.config.communities.contains_key(&name) {
-                    o.warn(
+                match self.config.communities.entry(name) {
+                    std::collections::btree_map::Entry::Occupied(e) => o.warn(
                         format!("{field}.name"),
-                        format!("alias {name:?} is already defined by another Community"),
-                    );
-                } else {
-                    self.config.communities.insert(name, v);
+                        format!(
+                            "alias {:?} is already defined by another Community",
+                            e.key()
+                        ),
+                    ),
+                    std::collections::btree_map::Entry::Vacant(e) => {
+                        e.insert(v);
+                    }
                 }
             }
             self.finish(o);

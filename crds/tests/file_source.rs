@@ -1,0 +1,285 @@
+//! The file source: a directory of YAML in, `status/` out, changes watched.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use ferrolb_crds::source::file::speaker_file;
+use ferrolb_crds::source::status::{
+    EventRecord, ObjectRef, ServiceStatusRecord, SpeakerStatusFile,
+};
+use ferrolb_crds::source::{FileSource, SnapshotSource, SourceError, StatusSink};
+use ferrolb_crds::v1beta1::ServiceL2StatusStatus;
+use k8s_openapi::api::core::v1::{LoadBalancerIngress, LoadBalancerStatus};
+
+fn samples() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/samples")
+}
+
+#[test]
+fn loads_the_sample_directory_into_a_snapshot() {
+    let loaded = FileSource::new(samples()).load().unwrap();
+    assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
+    let s = &loaded.snapshot;
+    assert_eq!(s.pools.len(), 3);
+    assert_eq!(s.l2_advertisements.len(), 1);
+    assert_eq!(s.bgp_advertisements.len(), 1);
+    assert_eq!(s.peers.len(), 3);
+    assert_eq!(s.communities.len(), 1);
+    assert_eq!(s.bfd_profiles.len(), 1);
+    assert_eq!(s.services.len(), 2);
+    assert_eq!(s.nodes.len(), 2);
+    assert_eq!(s.namespaces.len(), 1);
+    assert_eq!(s.secrets.len(), 1);
+    assert_eq!(s.endpoint_slices.len(), 1);
+    // Sorted by namespace then name, so equal directories give equal snapshots.
+    let svc: Vec<_> = s
+        .services
+        .iter()
+        .map(|x| x.metadata.name.clone().unwrap())
+        .collect();
+    assert_eq!(svc, ["web", "api"]);
+}
+
+#[test]
+fn a_broken_file_is_reported_with_path_and_line_and_the_rest_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("good.yaml"),
+        "apiVersion: v1\nkind: Node\nmetadata:\n  name: n1\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("broken.yml"),
+        "apiVersion: v1\nkind: Node\nmetadata:\n  name: n2\n---\napiVersion: ferrolb.io/v1beta1\nkind: IPAddressPool\nmetadata:\n  name: p\nspec:\n  addresses: 10.0.0.0/24\n  autoAssign: [oops\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "not yaml: [").unwrap();
+    let loaded = FileSource::new(dir.path()).load().unwrap();
+    let names: Vec<_> = loaded
+        .snapshot
+        .nodes
+        .iter()
+        .map(|n| n.metadata.name.clone().unwrap())
+        .collect();
+    assert_eq!(names, ["n1", "n2"]);
+    assert_eq!(loaded.errors.len(), 1, "{:?}", loaded.errors);
+    let SourceError::Yaml(e) = &loaded.errors[0] else {
+        panic!("{:?}", loaded.errors[0])
+    };
+    assert_eq!(e.file, dir.path().join("broken.yml"));
+    assert!((11..=12).contains(&e.line), "{e}");
+    let text = loaded.errors[0].to_string();
+    assert!(
+        text.starts_with(&format!("{}:", dir.path().join("broken.yml").display())),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_type_error_points_at_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("peers.yaml"),
+        "# peers\n---\napiVersion: ferrolb.io/v1beta1\nkind: BGPPeer\nmetadata:\n  name: p\nspec:\n  myASN: 64512\n  peerASN: many\n  peerAddress: 10.0.0.1\n",
+    )
+    .unwrap();
+    let loaded = FileSource::new(dir.path()).load().unwrap();
+    assert!(loaded.snapshot.peers.is_empty());
+    let SourceError::Yaml(e) = &loaded.errors[0] else {
+        panic!()
+    };
+    assert_eq!(e.line, 9, "{e}");
+}
+
+#[test]
+fn duplicate_objects_keep_the_first_and_name_both_places() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = "apiVersion: v1\nkind: Node\nmetadata:\n  name: n1\n";
+    std::fs::write(dir.path().join("a.yaml"), node).unwrap();
+    std::fs::write(dir.path().join("b.yaml"), format!("# again\n---\n{node}")).unwrap();
+    let loaded = FileSource::new(dir.path()).load().unwrap();
+    assert_eq!(loaded.snapshot.nodes.len(), 1);
+    let msg = loaded.errors[0].to_string();
+    assert!(
+        msg.contains("b.yaml:3") && msg.contains("a.yaml:1"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn a_missing_directory_is_an_error_naming_it() {
+    let err = FileSource::new("/nonexistent/flb-dir").load().unwrap_err();
+    assert!(
+        err.to_string().starts_with("/nonexistent/flb-dir:"),
+        "{err}"
+    );
+}
+
+fn record(ip: &str) -> ServiceStatusRecord {
+    ServiceStatusRecord {
+        namespace: "default".into(),
+        name: "web".into(),
+        annotations: BTreeMap::from([(
+            "ferrolb.io/ip-allocated-from-pool".to_string(),
+            "lan".to_string(),
+        )]),
+        load_balancer: LoadBalancerStatus {
+            ingress: Some(vec![LoadBalancerIngress {
+                ip: Some(ip.into()),
+                ip_mode: Some("VIP".into()),
+                ..Default::default()
+            }]),
+        },
+        conditions: vec![],
+    }
+}
+
+#[tokio::test]
+async fn service_status_written_is_read_back_on_the_services() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        samples().join("cluster.yaml"),
+        dir.path().join("cluster.yaml"),
+    )
+    .unwrap();
+    let src = FileSource::new(dir.path());
+    src.write_services(&[record("192.168.10.1")]).await.unwrap();
+    let text = std::fs::read_to_string(dir.path().join("status/services.yaml")).unwrap();
+    assert!(
+        text.contains("192.168.10.1") && text.contains("ip-allocated-from-pool"),
+        "{text}"
+    );
+    let loaded = src.load().unwrap();
+    let web = loaded
+        .snapshot
+        .services
+        .iter()
+        .find(|s| s.metadata.name.as_deref() == Some("web"))
+        .unwrap();
+    let ingress = web
+        .status
+        .as_ref()
+        .unwrap()
+        .load_balancer
+        .as_ref()
+        .unwrap()
+        .ingress
+        .as_ref()
+        .unwrap();
+    assert_eq!(ingress[0].ip.as_deref(), Some("192.168.10.1"));
+    assert_eq!(
+        web.metadata.annotations.as_ref().unwrap()["ferrolb.io/ip-allocated-from-pool"],
+        "lan"
+    );
+    // No temporary files are left behind.
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("status"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty());
+}
+
+#[tokio::test]
+async fn speaker_status_and_events_land_in_their_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = FileSource::new(dir.path());
+    let st = SpeakerStatusFile {
+        node: "node-1".into(),
+        l2: vec![ServiceL2StatusStatus {
+            node: Some("node-1".into()),
+            service_name: Some("web".into()),
+            service_namespace: Some("default".into()),
+            interfaces: vec![],
+        }],
+        ..Default::default()
+    };
+    src.write_speaker(&st).await.unwrap();
+    let back: SpeakerStatusFile = serde_saphyr::from_str(
+        &std::fs::read_to_string(dir.path().join("status/speaker-node-1.yaml")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(back, st);
+    let ev = EventRecord {
+        type_: "Normal".into(),
+        reason: "IPAllocated".into(),
+        message: "Assigned IP [\"192.168.10.1\"]".into(),
+        involved_object: ObjectRef {
+            kind: "Service".into(),
+            namespace: "default".into(),
+            name: "web".into(),
+        },
+        reporting_component: "ferrolb-controller".into(),
+        event_time: "2026-11-24T17:00:00Z".into(),
+    };
+    src.emit_events(&[ev.clone(), ev.clone()]).await.unwrap();
+    src.emit_events(std::slice::from_ref(&ev)).await.unwrap();
+    let lines: Vec<EventRecord> = std::fs::read_to_string(dir.path().join("status/events.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines, vec![ev.clone(), ev.clone(), ev]);
+}
+
+#[test]
+fn node_names_cannot_escape_the_status_directory() {
+    assert_eq!(
+        speaker_file("node-1.example"),
+        "speaker-node-1.example.yaml"
+    );
+    assert_eq!(
+        speaker_file("../../etc/passwd"),
+        "speaker-_.._etc_passwd.yaml"
+    );
+}
+
+#[tokio::test]
+async fn the_watch_delivers_a_new_snapshot_after_a_change() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("nodes.yaml"),
+        "apiVersion: v1\nkind: Node\nmetadata:\n  name: n1\n",
+    )
+    .unwrap();
+    let src = FileSource::new(dir.path());
+    let w = src.watch().unwrap();
+    let mut rx = w.snapshots();
+    assert_eq!(rx.borrow().snapshot.nodes.len(), 1);
+    std::fs::write(
+        dir.path().join("more.yaml"),
+        "apiVersion: v1\nkind: Node\nmetadata:\n  name: n2\n",
+    )
+    .unwrap();
+    // A generous bound that only guards against hanging forever.
+    tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            rx.changed().await.unwrap();
+            if rx.borrow().snapshot.nodes.len() == 2 {
+                break;
+            }
+        }
+    })
+    .await
+    .expect("no snapshot with the new node");
+    // Status written by the controller reaches the speakers through the same watch.
+    src.write_services_sync(&[]).unwrap();
+    std::fs::write(dir.path().join("bad.yaml"), "kind: [").unwrap();
+    tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            rx.changed().await.unwrap();
+            if !rx.borrow().errors.is_empty() {
+                break;
+            }
+        }
+    })
+    .await
+    .expect("no snapshot reporting the bad file");
+    assert_eq!(
+        rx.borrow().snapshot.nodes.len(),
+        2,
+        "a bad file must not drop the good objects"
+    );
+}
