@@ -1,0 +1,3 @@
+//! FerroLB's controller: gives `type: LoadBalancer` Services their addresses.
+
+pub mod allocator;
