@@ -1,1 +1,154 @@
-fn main() {}
+//! `ferrolb-controller`: assigns load-balancer addresses to Services.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, ValueEnum};
+use ferrolb_controller::metrics::Metrics;
+use ferrolb_controller::run_file;
+use ferrolb_crds::annotations::DEFAULT_LOAD_BALANCER_CLASS;
+use ferrolb_crds::serve::{Endpoints, serve};
+use prometheus_client::registry::Registry;
+use tokio::sync::watch;
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum SourceKind {
+    /// The Kubernetes API (in-cluster config or kubeconfig).
+    Kube,
+    /// A directory of YAML (standalone mode).
+    File,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Assigns addresses from IPAddressPools to Services of type LoadBalancer.
+#[derive(Parser, Debug)]
+#[command(name = "ferrolb-controller", version)]
+struct Args {
+    /// Where cluster state comes from.
+    #[arg(long, value_enum, default_value = "kube", env = "FERROLB_SOURCE")]
+    source: SourceKind,
+    /// Directory of YAML for `--source file`.
+    #[arg(long, env = "FERROLB_DIR", required_if_eq("source", "file"))]
+    dir: Option<PathBuf>,
+    /// Reconcile everything once, write status and exit.
+    #[arg(long)]
+    once: bool,
+    /// The loadBalancerClass served (Services without a class are served too).
+    #[arg(long, default_value = DEFAULT_LOAD_BALANCER_CLASS, env = "FERROLB_LOAD_BALANCER_CLASS")]
+    load_balancer_class: String,
+    /// Address of /metrics, /healthz and /readyz ("" to disable).
+    #[arg(long, default_value = "0.0.0.0:7472", env = "FERROLB_METRICS_ADDRESS")]
+    metrics_address: String,
+    /// Log format.
+    #[arg(long, value_enum, default_value = "text", env = "FERROLB_LOG_FORMAT")]
+    log_format: LogFormat,
+    /// Log filter, e.g. `info` or `ferrolb_controller=debug`.
+    #[arg(long, default_value = "info", env = "FERROLB_LOG_LEVEL")]
+    log_level: String,
+}
+
+fn init_logging(args: &Args) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&args.log_level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match args.log_format {
+        LogFormat::Text => b.init(),
+        LogFormat::Json => b.json().init(),
+    }
+}
+
+/// Fires on SIGTERM or SIGINT.
+fn shutdown_signal() -> watch::Receiver<bool> {
+    let (tx, rx) = watch::channel(false);
+    tokio::spawn(async move {
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = term => {},
+            _ = tokio::signal::ctrl_c() => {},
+        }
+        tracing::info!("shutting down");
+        let _ = tx.send(true);
+    });
+    rx
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    init_logging(&args);
+    match run(args).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let mut registry = Registry::default();
+    let metrics = Arc::new(Metrics::new(&mut registry));
+    let (ready_tx, ready_rx) = watch::channel(false);
+    let mut server = None;
+    if !args.once && !args.metrics_address.is_empty() {
+        let addr: SocketAddr = args.metrics_address.parse().context("--metrics-address")?;
+        let (bound, task) = serve(
+            addr,
+            Endpoints {
+                registry: Arc::new(registry),
+                ready: ready_rx,
+            },
+        )
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+        tracing::info!(%bound, "serving /metrics, /healthz, /readyz");
+        server = Some(task);
+    }
+    let shutdown = shutdown_signal();
+    let result = match args.source {
+        SourceKind::File => {
+            let dir = args
+                .dir
+                .clone()
+                .context("--dir is required with --source file")?;
+            run_file::run(
+                dir,
+                args.load_balancer_class.clone(),
+                args.once,
+                metrics,
+                ready_tx,
+                shutdown,
+            )
+            .await
+        }
+        SourceKind::Kube => {
+            ferrolb_controller::run_kube::run(
+                args.load_balancer_class.clone(),
+                metrics,
+                ready_tx,
+                shutdown,
+            )
+            .await
+        }
+    };
+    if let Some(t) = server {
+        t.abort();
+    }
+    result
+}

@@ -11,3 +11,4 @@ pub mod source;
 pub mod v1beta1;
 
 pub use snapshot::ClusterSnapshot;
+pub mod serve;

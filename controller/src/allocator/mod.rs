@@ -80,12 +80,6 @@ struct PoolEntry {
     has: [bool; 2],
 }
 
-impl PoolEntry {
-    fn has_all(&self, fams: &[Family]) -> bool {
-        fams.iter().all(|f| self.has[fam_idx(*f)])
-    }
-}
-
 /// Hash maps keyed by Service or pool name: foldhash is several times faster than
 /// SipHash on such short keys and is randomly seeded like std's.
 type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
@@ -197,6 +191,11 @@ impl Allocator {
             .iter()
             .flatten()
             .map(|e| (&e.key, &e.assignment))
+    }
+
+    /// Names of the pools in use.
+    pub fn pool_names(&self) -> impl Iterator<Item = &str> {
+        self.pools.keys().map(String::as_str)
     }
 
     /// The pool holding `ip`, if any.
@@ -386,43 +385,56 @@ impl Allocator {
             Family::V4 => Family::V6,
             Family::V6 => Family::V4,
         };
-        let passes: &[&[Family]] = match req.family_policy {
-            FamilyPolicy::SingleStack => &[&[first]],
-            FamilyPolicy::RequireDualStack => &[&[first, second]],
-            FamilyPolicy::PreferDualStack => &[&[first, second], &[first], &[second]],
-        };
         let mut full: BTreeSet<String> = BTreeSet::new();
-        for pass in passes {
-            for p in &pools {
-                if !p.has_all(pass) {
-                    continue;
-                }
-                let picked: Vec<IpAddr> = pass
-                    .iter()
-                    .filter_map(|f| self.pick(&p.pool, *f, req, prefer))
-                    .collect();
-                if picked.len() == pass.len() {
-                    return Ok(Assignment {
-                        pool: p.name.clone(),
-                        ips: picked,
-                    });
-                }
-                full.insert(p.pool.name.clone());
+        let mut lacking: Vec<(String, PoolRejection)> = Vec::new();
+        // Pools are tried in order; each gives what it can: a PreferDualStack
+        // Service takes one family from a higher-priority pool rather than two
+        // from a lower one.
+        for p in &pools {
+            let fams: Vec<Family> = match req.family_policy {
+                FamilyPolicy::SingleStack => vec![first],
+                FamilyPolicy::RequireDualStack => vec![first, second],
+                FamilyPolicy::PreferDualStack => [first, second]
+                    .into_iter()
+                    .filter(|f| p.has[fam_idx(*f)])
+                    .collect(),
+            };
+            if let Some(f) = fams
+                .iter()
+                .find(|f| !p.has[fam_idx(**f)])
+                .or(fams.is_empty().then_some(&first))
+            {
+                lacking.push((p.pool.name.clone(), PoolRejection::NoFamily(*f)));
+                continue;
             }
+            let picked: Vec<IpAddr> = fams
+                .iter()
+                .filter_map(|f| self.pick(&p.pool, *f, req, prefer))
+                .collect();
+            let enough = match req.family_policy {
+                FamilyPolicy::PreferDualStack => !picked.is_empty(),
+                _ => picked.len() == fams.len(),
+            };
+            if enough {
+                return Ok(Assignment {
+                    pool: p.name.clone(),
+                    ips: picked,
+                });
+            }
+            full.insert(p.pool.name.clone());
         }
         if !full.is_empty() {
-            let fams: Vec<String> = passes[0].iter().map(ToString::to_string).collect();
+            let families = match req.family_policy {
+                FamilyPolicy::SingleStack => first.to_string(),
+                FamilyPolicy::RequireDualStack => format!("{first} and {second}"),
+                FamilyPolicy::PreferDualStack => format!("{first} or {second}"),
+            };
             return Err(AllocError::Exhausted {
                 pools: full.into_iter().collect(),
-                families: fams.join(" and "),
+                families,
             });
         }
-        // Nothing had the families: say so for each pool that was otherwise fine.
-        for p in &pools {
-            if let Some(f) = passes[0].iter().find(|f| !p.has[fam_idx(**f)]) {
-                rejected.push((p.pool.name.clone(), PoolRejection::NoFamily(*f)));
-            }
-        }
+        rejected.extend(lacking);
         if let (Some(name), [(_, reason)]) = (&req.pool, rejected.as_slice()) {
             return Err(AllocError::PoolRefuses {
                 pool: name.clone(),

@@ -224,6 +224,23 @@ fn dual_stack_policies() {
 }
 
 #[test]
+fn prefer_dual_stack_respects_pool_priority() {
+    let mut first = pool("first", &["10.0.0.0/24"]);
+    first.allocation = Some(ServiceAllocation {
+        priority: Some(1),
+        ..Default::default()
+    });
+    let mut al = Allocator::new(pools(vec![
+        first,
+        pool("dual", &["10.1.0.0/24", "fd00::/120"]),
+    ]));
+    let mut r = svc("a");
+    r.family_policy = FamilyPolicy::PreferDualStack;
+    let a = al.allocate(&r, &[]).unwrap();
+    assert_eq!((&*a.pool, ips(&a)), ("first", vec!["10.0.0.0".to_string()]));
+}
+
+#[test]
 fn pool_order_priority_namespaces_selectors_and_auto_assign() {
     let mut team = pool("team", &["10.9.0.0/24"]);
     team.allocation = Some(ServiceAllocation {
