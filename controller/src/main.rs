@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Parser, ValueEnum};
 use ferrolb_controller::metrics::Metrics;
-use ferrolb_controller::run_file;
+use ferrolb_controller::{run_file, run_kube};
 use ferrolb_crds::annotations::DEFAULT_LOAD_BALANCER_CLASS;
 use ferrolb_crds::serve::{Endpoints, serve};
 use prometheus_client::registry::Registry;
@@ -49,6 +49,15 @@ struct Args {
     /// Log format.
     #[arg(long, value_enum, default_value = "text", env = "FERROLB_LOG_FORMAT")]
     log_format: LogFormat,
+    /// FerroLB's namespace: configuration objects, Secrets and the leader Lease.
+    #[arg(long, default_value = "ferrolb-system", env = "POD_NAMESPACE")]
+    namespace: String,
+    /// Name of the leader-election Lease.
+    #[arg(long, default_value = "ferrolb-controller", env = "FERROLB_LEASE_NAME")]
+    lease_name: String,
+    /// This replica's identity in the Lease (the pod name).
+    #[arg(long, env = "POD_NAME")]
+    identity: Option<String>,
     /// Log filter, e.g. `info` or `ferrolb_controller=debug`.
     #[arg(long, default_value = "info", env = "FERROLB_LOG_LEVEL")]
     log_level: String,
@@ -138,13 +147,18 @@ async fn run(args: Args) -> anyhow::Result<()> {
             .await
         }
         SourceKind::Kube => {
-            ferrolb_controller::run_kube::run(
-                args.load_balancer_class.clone(),
-                metrics,
-                ready_tx,
-                shutdown,
-            )
-            .await
+            let identity = args.identity.clone().unwrap_or_else(|| {
+                std::fs::read_to_string("/proc/sys/kernel/hostname")
+                    .map(|h| h.trim().to_string())
+                    .unwrap_or_else(|_| "ferrolb-controller".into())
+            });
+            let opts = run_kube::KubeOptions {
+                class: args.load_balancer_class.clone(),
+                namespace: args.namespace.clone(),
+                lease_name: args.lease_name.clone(),
+                identity,
+            };
+            run_kube::run(opts, metrics, ready_tx, shutdown).await
         }
     };
     if let Some(t) = server {

@@ -6,6 +6,7 @@
 //! which one is in use.
 
 pub mod file;
+pub mod kube;
 pub mod status;
 pub mod yaml;
 
