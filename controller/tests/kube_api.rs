@@ -376,3 +376,37 @@ fn nothing_is_written_when_the_api_server_already_has_it() {
         "{services:?} {pools:?}"
     );
 }
+
+#[tokio::test]
+async fn releasing_applies_an_empty_status_so_owned_fields_are_removed() {
+    let mut snap = ClusterSnapshot::default();
+    let svc: Service = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": "web", "namespace": "default", "annotations": {"ferrolb.io/ip-allocated-from-pool": "lan"}},
+        "spec": {"type": "LoadBalancer"},
+        "status": {"loadBalancer": {"ingress": [{"ip": "10.0.0.0", "ipMode": "VIP"}]}}
+    }))
+    .unwrap();
+    snap.services.push(svc);
+    snap.pools.push(serde_json::from_value(json!({
+        "apiVersion": "ferrolb.io/v1beta1", "kind": "IPAddressPool",
+        "metadata": {"name": "lan", "namespace": "ferrolb-system"}, "spec": {"addresses": ["10.0.0.0/30"]}
+    })).unwrap());
+    let now = "2026-11-24T12:00:00Z".parse().unwrap();
+    let mut rec = Reconciler::new("ferrolb.io/ferrolb");
+    rec.reconcile(&snap, now);
+    // The Service becomes a NodePort: its address is released and its status cleared.
+    snap.services[0].spec.as_mut().unwrap().type_ = Some("NodePort".into());
+    let out = rec.reconcile(&snap, now);
+    let (services, _) = changes(&snap, &out);
+    assert_eq!(services.len(), 1);
+    let (client, mut h) = mock();
+    let sink = KubeSink::new(client, "ferrolb-system", "ferrolb-controller", None);
+    let r = services[0].clone();
+    let task = tokio::spawn(async move { sink.write_service(&r).await });
+    let (_, _, body) = expect(&mut h, "PATCH", "/api/v1/namespaces/default/services/web/status", StatusCode::OK, service_json()).await;
+    assert_eq!(body["status"], json!({"loadBalancer": {}, "conditions": []}));
+    let (_, _, body) = expect(&mut h, "PATCH", "/api/v1/namespaces/default/services/web", StatusCode::OK, service_json()).await;
+    assert_eq!(body["metadata"]["annotations"], json!({}));
+    task.await.unwrap().unwrap();
+}
