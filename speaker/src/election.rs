@@ -1,0 +1,203 @@
+//! Who announces what (pure). For each address of a Service of ours: the eligible
+//! nodes, and for layer 2 the one owner among them.
+//!
+//! The owner is the eligible node with the highest preference weight, then the
+//! highest rendezvous score of (node, address). Rendezvous hashing moves only the
+//! addresses of a node that leaves, and spreads addresses evenly.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+use ferrolb_crds::annotations::EXCLUDE_FROM_EXTERNAL_LB;
+use ferrolb_crds::config::{Config, any_matches};
+use ferrolb_crds::ClusterSnapshot;
+use k8s_openapi::api::core::v1::{Node, Service};
+
+/// A node as the election sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeView {
+    /// Node name.
+    pub name: String,
+    /// Labels.
+    pub labels: BTreeMap<String, String>,
+    /// Usable for announcing: Ready, network available, not excluded.
+    pub usable: bool,
+}
+
+impl NodeView {
+    /// From a Node object.
+    pub fn from_node(n: &Node) -> Self {
+        let labels = n.metadata.labels.clone().unwrap_or_default();
+        let conds = n.status.as_ref().and_then(|s| s.conditions.as_ref());
+        let cond = |t: &str| conds.and_then(|c| c.iter().find(|c| c.type_ == t)).map(|c| c.status.as_str());
+        // A node with no Ready condition yet (file source) counts as ready.
+        let ready = cond("Ready") != Some("False") && cond("Ready") != Some("Unknown");
+        let network = cond("NetworkUnavailable") != Some("True");
+        let excluded = labels.contains_key(EXCLUDE_FROM_EXTERNAL_LB);
+        NodeView {
+            name: n.metadata.name.clone().unwrap_or_default(),
+            usable: ready && network && !excluded,
+            labels,
+        }
+    }
+}
+
+/// Stable 64-bit score of (node, address): FNV-1a over both, then a SplitMix64
+/// finaliser for avalanche. Fixed, so every speaker (and every version) agrees.
+pub fn score(node: &str, ip: &IpAddr) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut feed = |bytes: &[u8]| {
+        for b in bytes {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    };
+    feed(node.as_bytes());
+    feed(&[0]);
+    match ip {
+        IpAddr::V4(a) => feed(&a.octets()),
+        IpAddr::V6(a) => feed(&a.octets()),
+    }
+    let mut z = h.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// The owner among `candidates` (name, preference weight): highest weight, then
+/// highest score, then name (a tie of 64-bit scores is only theoretical).
+pub fn owner<'a>(candidates: impl IntoIterator<Item = (&'a str, u32)>, ip: &IpAddr) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .max_by(|(a, wa), (b, wb)| wa.cmp(wb).then(score(a, ip).cmp(&score(b, ip))).then(b.cmp(a)))
+        .map(|(n, _)| n)
+}
+
+/// Layer 2 decision for one address.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct L2Assignment {
+    /// The Service.
+    pub service: (String, String),
+    /// The address.
+    pub ip: IpAddr,
+    /// The announcing node.
+    pub node: String,
+    /// Interfaces from the advertisements (empty: automatic).
+    pub interfaces: BTreeSet<String>,
+}
+
+/// Why an address has no layer 2 owner.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NoOwner {
+    /// No L2Advertisement selects the address's pool.
+    NotAdvertised,
+    /// No node passes the advertisements' node selectors and health checks.
+    NoEligibleNode,
+    /// `externalTrafficPolicy: Local` and no node has a ready endpoint.
+    NoReadyEndpoint,
+}
+
+/// Nodes with a ready endpoint of the Service (from its EndpointSlices).
+pub fn nodes_with_ready_endpoints(snap: &ClusterSnapshot, svc: &Service) -> BTreeSet<String> {
+    let ns = svc.metadata.namespace.as_deref().unwrap_or("default");
+    let name = svc.metadata.name.as_deref().unwrap_or_default();
+    snap.endpoint_slices
+        .iter()
+        .filter(|s| {
+            s.metadata.namespace.as_deref() == Some(ns)
+                && s.metadata.labels.as_ref().and_then(|l| l.get("kubernetes.io/service-name")).map(String::as_str) == Some(name)
+        })
+        .flat_map(|s| s.endpoints.iter())
+        .filter(|e| e.conditions.as_ref().and_then(|c| c.ready).unwrap_or(true))
+        .filter_map(|e| e.node_name.clone())
+        .collect()
+}
+
+/// The layer 2 owner of every address of every Service of ours with an address.
+/// `alive` are the nodes whose speaker runs (membership); `None` trusts the Node
+/// objects alone.
+pub fn l2_assignments(
+    snap: &ClusterSnapshot,
+    config: &Config,
+    class: &str,
+    alive: Option<&BTreeSet<String>>,
+) -> (Vec<L2Assignment>, Vec<((String, String), IpAddr, NoOwner)>) {
+    let nodes: Vec<NodeView> = snap
+        .nodes
+        .iter()
+        .map(NodeView::from_node)
+        .filter(|n| n.usable && alive.is_none_or(|a| a.contains(&n.name)))
+        .collect();
+    let mut out = Vec::new();
+    let mut none = Vec::new();
+    for svc in &snap.services {
+        let Some(spec) = &svc.spec else { continue };
+        if spec.type_.as_deref() != Some("LoadBalancer") || spec.load_balancer_class.as_deref().is_some_and(|c| c != class) {
+            continue;
+        }
+        let key = (
+            svc.metadata.namespace.clone().unwrap_or_else(|| "default".into()),
+            svc.metadata.name.clone().unwrap_or_default(),
+        );
+        let local = spec.external_traffic_policy.as_deref() == Some("Local");
+        let with_endpoints = if local { Some(nodes_with_ready_endpoints(snap, svc)) } else { None };
+        let ips = svc
+            .status
+            .as_ref()
+            .and_then(|s| s.load_balancer.as_ref())
+            .and_then(|l| l.ingress.as_ref())
+            .into_iter()
+            .flatten()
+            .filter_map(|i| i.ip.as_deref()?.parse::<IpAddr>().ok());
+        for ip in ips {
+            let Some(pool) = config.pools.values().find(|p| p.contains(&ip)) else {
+                none.push((key.clone(), ip, NoOwner::NotAdvertised));
+                continue;
+            };
+            let ads: Vec<_> = config.l2_advertisements.values().filter(|a| a.pools.contains(&pool.name)).collect();
+            if ads.is_empty() {
+                none.push((key.clone(), ip, NoOwner::NotAdvertised));
+                continue;
+            }
+            let mut candidates: Vec<(&str, u32)> = Vec::new();
+            for n in &nodes {
+                let allowing: Vec<_> = ads.iter().filter(|a| any_matches(&a.node_selectors, &n.labels)).collect();
+                if allowing.is_empty() {
+                    continue;
+                }
+                if with_endpoints.as_ref().is_some_and(|e| !e.contains(&n.name)) {
+                    continue;
+                }
+                let weight = allowing
+                    .iter()
+                    .flat_map(|a| a.preferred_nodes.iter())
+                    .filter(|(_, sel)| sel.matches(&n.labels))
+                    .map(|(w, _)| *w)
+                    .sum();
+                candidates.push((n.name.as_str(), weight));
+            }
+            match owner(candidates, &ip) {
+                Some(node) => {
+                    let labels = &nodes.iter().find(|n| n.name == node).map(|n| n.labels.clone()).unwrap_or_default();
+                    let interfaces = ads
+                        .iter()
+                        .filter(|a| any_matches(&a.node_selectors, labels))
+                        .flat_map(|a| a.interfaces.iter().cloned())
+                        .collect();
+                    out.push(L2Assignment {
+                        service: key.clone(),
+                        ip,
+                        node: node.to_string(),
+                        interfaces,
+                    });
+                }
+                None if with_endpoints.as_ref().is_some_and(BTreeSet::is_empty) => none.push((key.clone(), ip, NoOwner::NoReadyEndpoint)),
+                None => none.push((key.clone(), ip, NoOwner::NoEligibleNode)),
+            }
+        }
+    }
+    (out, none)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,4 @@
+//! FerroLB's speaker: makes the network deliver each load-balancer address to a
+//! node, by ARP/NDP (layer 2) or BGP.
+
+pub mod election;
