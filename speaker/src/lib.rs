@@ -2,3 +2,4 @@
 //! node, by ARP/NDP (layer 2) or BGP.
 
 pub mod election;
+pub mod layer2;
