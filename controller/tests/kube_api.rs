@@ -404,9 +404,26 @@ async fn releasing_applies_an_empty_status_so_owned_fields_are_removed() {
     let sink = KubeSink::new(client, "ferrolb-system", "ferrolb-controller", None);
     let r = services[0].clone();
     let task = tokio::spawn(async move { sink.write_service(&r).await });
-    let (_, _, body) = expect(&mut h, "PATCH", "/api/v1/namespaces/default/services/web/status", StatusCode::OK, service_json()).await;
-    assert_eq!(body["status"], json!({"loadBalancer": {}, "conditions": []}));
-    let (_, _, body) = expect(&mut h, "PATCH", "/api/v1/namespaces/default/services/web", StatusCode::OK, service_json()).await;
+    let (_, _, body) = expect(
+        &mut h,
+        "PATCH",
+        "/api/v1/namespaces/default/services/web/status",
+        StatusCode::OK,
+        service_json(),
+    )
+    .await;
+    assert_eq!(
+        body["status"],
+        json!({"loadBalancer": {}, "conditions": []})
+    );
+    let (_, _, body) = expect(
+        &mut h,
+        "PATCH",
+        "/api/v1/namespaces/default/services/web",
+        StatusCode::OK,
+        service_json(),
+    )
+    .await;
     assert_eq!(body["metadata"]["annotations"], json!({}));
     task.await.unwrap().unwrap();
 }

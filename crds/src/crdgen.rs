@@ -15,7 +15,7 @@ use crate::v1beta1::{
 
 /// Every CRD FerroLB installs.
 pub fn all() -> Vec<CustomResourceDefinition> {
-    vec![
+    let mut crds = vec![
         IPAddressPool::crd(),
         L2Advertisement::crd(),
         BGPAdvertisement::crd(),
@@ -24,8 +24,54 @@ pub fn all() -> Vec<CustomResourceDefinition> {
         BFDProfile::crd(),
         ServiceL2Status::crd(),
         ServiceBGPStatus::crd(),
-    ]
+    ];
+    for crd in &mut crds {
+        optional_spec(crd);
+    }
+    crds
 }
+
+/// A spec whose fields are all optional may be left out, as with MetalLB
+/// (`kind: L2Advertisement` with only metadata is the common case). The API
+/// server then stores `spec: {}` (a schema default), so readers always find one.
+fn optional_spec(crd: &mut CustomResourceDefinition) {
+    for v in &mut crd.spec.versions {
+        let Some(schema) = v
+            .schema
+            .as_mut()
+            .and_then(|s| s.open_api_v3_schema.as_mut())
+        else {
+            continue;
+        };
+        let Some(spec) = schema.properties.as_mut().and_then(|p| p.get_mut("spec")) else {
+            continue;
+        };
+        if spec.required.as_ref().is_some_and(|r| !r.is_empty()) {
+            continue;
+        }
+        spec.default = Some(
+            k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::JSON(
+                serde_json::json!({}),
+            ),
+        );
+        if let Some(req) = schema.required.as_mut() {
+            req.retain(|r| r != "spec");
+            if req.is_empty() {
+                schema.required = None;
+            }
+        }
+    }
+}
+
+/// Kinds whose spec may be omitted (see [`optional_spec`]).
+pub const SPEC_OPTIONAL: [&str; 6] = [
+    "L2Advertisement",
+    "BGPAdvertisement",
+    "Community",
+    "BFDProfile",
+    "ServiceL2Status",
+    "ServiceBGPStatus",
+];
 
 /// `config/crds` of this checkout.
 pub fn default_dir() -> PathBuf {

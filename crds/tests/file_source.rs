@@ -283,3 +283,112 @@ async fn the_watch_delivers_a_new_snapshot_after_a_change() {
         "a bad file must not drop the good objects"
     );
 }
+
+#[test]
+fn advertisements_without_spec_load_as_in_metallb() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("l2.yaml"),
+        "apiVersion: ferrolb.io/v1beta1\nkind: L2Advertisement\nmetadata:\n  name: all\n  namespace: ferrolb-system\n",
+    )
+    .unwrap();
+    let loaded = FileSource::new(dir.path()).load().unwrap();
+    assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
+    assert_eq!(loaded.snapshot.l2_advertisements.len(), 1);
+    let crd = ferrolb_crds::crdgen::all()
+        .into_iter()
+        .find(|c| c.spec.names.kind == "L2Advertisement")
+        .unwrap();
+    let schema = crd.spec.versions[0]
+        .schema
+        .as_ref()
+        .unwrap()
+        .open_api_v3_schema
+        .as_ref()
+        .unwrap();
+    assert!(
+        schema
+            .required
+            .as_ref()
+            .is_none_or(|r| !r.contains(&"spec".to_string()))
+    );
+    assert_eq!(
+        schema.properties.as_ref().unwrap()["spec"]
+            .default
+            .as_ref()
+            .unwrap()
+            .0,
+        serde_json::json!({})
+    );
+    let pool = ferrolb_crds::crdgen::all()
+        .into_iter()
+        .find(|c| c.spec.names.kind == "IPAddressPool")
+        .unwrap();
+    let schema = pool.spec.versions[0]
+        .schema
+        .as_ref()
+        .unwrap()
+        .open_api_v3_schema
+        .as_ref()
+        .unwrap();
+    assert!(
+        schema
+            .required
+            .as_ref()
+            .unwrap()
+            .contains(&"spec".to_string()),
+        "a pool needs its addresses"
+    );
+}
+
+#[tokio::test]
+async fn the_watch_sees_an_existing_file_rewritten_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("nodes.yaml");
+    std::fs::write(&f, "apiVersion: v1\nkind: Node\nmetadata:\n  name: n1\n").unwrap();
+    let w = FileSource::new(dir.path()).watch().unwrap();
+    let mut rx = w.snapshots();
+    rx.borrow_and_update();
+    std::fs::write(
+        &f,
+        "apiVersion: v1\nkind: Node\nmetadata:\n  name: n1\n  labels: {a: b}\n",
+    )
+    .unwrap();
+    tokio::time::timeout(Duration::from_secs(20), rx.changed())
+        .await
+        .expect("no snapshot after rewriting a file")
+        .unwrap();
+    assert!(rx.borrow().snapshot.nodes[0].metadata.labels.is_some());
+}
+
+#[tokio::test]
+async fn the_watch_works_with_a_relative_directory() {
+    let dir = tempfile::tempdir_in(".").unwrap();
+    let rel = dir
+        .path()
+        .strip_prefix(std::env::current_dir().unwrap())
+        .unwrap()
+        .to_path_buf();
+    assert!(rel.is_relative());
+    std::fs::write(
+        dir.path().join("a.yaml"),
+        "apiVersion: v1\nkind: Node\nmetadata:\n  name: n1\n",
+    )
+    .unwrap();
+    let w = FileSource::new(&rel).watch().unwrap();
+    let mut rx = w.snapshots();
+    rx.borrow_and_update();
+    std::fs::write(
+        dir.path().join("a.yaml"),
+        "apiVersion: v1\nkind: Node\nmetadata:\n  name: n2\n",
+    )
+    .unwrap();
+    tokio::time::timeout(Duration::from_secs(20), rx.changed())
+        .await
+        .expect("no snapshot for a relative --dir")
+        .unwrap();
+    assert_eq!(
+        rx.borrow().snapshot.nodes[0].metadata.name.as_deref(),
+        Some("n2")
+    );
+}

@@ -1,1 +1,4 @@
+//! End-to-end tests for FerroLB: network namespaces on this machine standing in
+//! for nodes, clients and routers, with the real binaries and real peers.
 
+pub mod lab;

@@ -8,9 +8,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
+use ferrolb_crds::ClusterSnapshot;
 use ferrolb_crds::annotations::EXCLUDE_FROM_EXTERNAL_LB;
 use ferrolb_crds::config::{Config, any_matches};
-use ferrolb_crds::ClusterSnapshot;
 use k8s_openapi::api::core::v1::{Node, Service};
 
 /// A node as the election sees it.
@@ -29,7 +29,11 @@ impl NodeView {
     pub fn from_node(n: &Node) -> Self {
         let labels = n.metadata.labels.clone().unwrap_or_default();
         let conds = n.status.as_ref().and_then(|s| s.conditions.as_ref());
-        let cond = |t: &str| conds.and_then(|c| c.iter().find(|c| c.type_ == t)).map(|c| c.status.as_str());
+        let cond = |t: &str| {
+            conds
+                .and_then(|c| c.iter().find(|c| c.type_ == t))
+                .map(|c| c.status.as_str())
+        };
         // A node with no Ready condition yet (file source) counts as ready.
         let ready = cond("Ready") != Some("False") && cond("Ready") != Some("Unknown");
         let network = cond("NetworkUnavailable") != Some("True");
@@ -66,10 +70,17 @@ pub fn score(node: &str, ip: &IpAddr) -> u64 {
 
 /// The owner among `candidates` (name, preference weight): highest weight, then
 /// highest score, then name (a tie of 64-bit scores is only theoretical).
-pub fn owner<'a>(candidates: impl IntoIterator<Item = (&'a str, u32)>, ip: &IpAddr) -> Option<&'a str> {
+pub fn owner<'a>(
+    candidates: impl IntoIterator<Item = (&'a str, u32)>,
+    ip: &IpAddr,
+) -> Option<&'a str> {
     candidates
         .into_iter()
-        .max_by(|(a, wa), (b, wb)| wa.cmp(wb).then(score(a, ip).cmp(&score(b, ip))).then(b.cmp(a)))
+        .max_by(|(a, wa), (b, wb)| {
+            wa.cmp(wb)
+                .then(score(a, ip).cmp(&score(b, ip)))
+                .then(b.cmp(a))
+        })
         .map(|(n, _)| n)
 }
 
@@ -85,6 +96,9 @@ pub struct L2Assignment {
     /// Interfaces from the advertisements (empty: automatic).
     pub interfaces: BTreeSet<String>,
 }
+
+/// An address nobody announces in layer 2 mode: (namespace, name), address, why.
+pub type Unannounced = ((String, String), IpAddr, NoOwner);
 
 /// Why an address has no layer 2 owner.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -105,7 +119,12 @@ pub fn nodes_with_ready_endpoints(snap: &ClusterSnapshot, svc: &Service) -> BTre
         .iter()
         .filter(|s| {
             s.metadata.namespace.as_deref() == Some(ns)
-                && s.metadata.labels.as_ref().and_then(|l| l.get("kubernetes.io/service-name")).map(String::as_str) == Some(name)
+                && s.metadata
+                    .labels
+                    .as_ref()
+                    .and_then(|l| l.get("kubernetes.io/service-name"))
+                    .map(String::as_str)
+                    == Some(name)
         })
         .flat_map(|s| s.endpoints.iter())
         .filter(|e| e.conditions.as_ref().and_then(|c| c.ready).unwrap_or(true))
@@ -121,7 +140,7 @@ pub fn l2_assignments(
     config: &Config,
     class: &str,
     alive: Option<&BTreeSet<String>>,
-) -> (Vec<L2Assignment>, Vec<((String, String), IpAddr, NoOwner)>) {
+) -> (Vec<L2Assignment>, Vec<Unannounced>) {
     let nodes: Vec<NodeView> = snap
         .nodes
         .iter()
@@ -132,15 +151,27 @@ pub fn l2_assignments(
     let mut none = Vec::new();
     for svc in &snap.services {
         let Some(spec) = &svc.spec else { continue };
-        if spec.type_.as_deref() != Some("LoadBalancer") || spec.load_balancer_class.as_deref().is_some_and(|c| c != class) {
+        if spec.type_.as_deref() != Some("LoadBalancer")
+            || spec
+                .load_balancer_class
+                .as_deref()
+                .is_some_and(|c| c != class)
+        {
             continue;
         }
         let key = (
-            svc.metadata.namespace.clone().unwrap_or_else(|| "default".into()),
+            svc.metadata
+                .namespace
+                .clone()
+                .unwrap_or_else(|| "default".into()),
             svc.metadata.name.clone().unwrap_or_default(),
         );
         let local = spec.external_traffic_policy.as_deref() == Some("Local");
-        let with_endpoints = if local { Some(nodes_with_ready_endpoints(snap, svc)) } else { None };
+        let with_endpoints = if local {
+            Some(nodes_with_ready_endpoints(snap, svc))
+        } else {
+            None
+        };
         let ips = svc
             .status
             .as_ref()
@@ -154,18 +185,28 @@ pub fn l2_assignments(
                 none.push((key.clone(), ip, NoOwner::NotAdvertised));
                 continue;
             };
-            let ads: Vec<_> = config.l2_advertisements.values().filter(|a| a.pools.contains(&pool.name)).collect();
+            let ads: Vec<_> = config
+                .l2_advertisements
+                .values()
+                .filter(|a| a.pools.contains(&pool.name))
+                .collect();
             if ads.is_empty() {
                 none.push((key.clone(), ip, NoOwner::NotAdvertised));
                 continue;
             }
             let mut candidates: Vec<(&str, u32)> = Vec::new();
             for n in &nodes {
-                let allowing: Vec<_> = ads.iter().filter(|a| any_matches(&a.node_selectors, &n.labels)).collect();
+                let allowing: Vec<_> = ads
+                    .iter()
+                    .filter(|a| any_matches(&a.node_selectors, &n.labels))
+                    .collect();
                 if allowing.is_empty() {
                     continue;
                 }
-                if with_endpoints.as_ref().is_some_and(|e| !e.contains(&n.name)) {
+                if with_endpoints
+                    .as_ref()
+                    .is_some_and(|e| !e.contains(&n.name))
+                {
                     continue;
                 }
                 let weight = allowing
@@ -178,7 +219,11 @@ pub fn l2_assignments(
             }
             match owner(candidates, &ip) {
                 Some(node) => {
-                    let labels = &nodes.iter().find(|n| n.name == node).map(|n| n.labels.clone()).unwrap_or_default();
+                    let labels = &nodes
+                        .iter()
+                        .find(|n| n.name == node)
+                        .map(|n| n.labels.clone())
+                        .unwrap_or_default();
                     let interfaces = ads
                         .iter()
                         .filter(|a| any_matches(&a.node_selectors, labels))
@@ -191,7 +236,9 @@ pub fn l2_assignments(
                         interfaces,
                     });
                 }
-                None if with_endpoints.as_ref().is_some_and(BTreeSet::is_empty) => none.push((key.clone(), ip, NoOwner::NoReadyEndpoint)),
+                None if with_endpoints.as_ref().is_some_and(BTreeSet::is_empty) => {
+                    none.push((key.clone(), ip, NoOwner::NoReadyEndpoint))
+                }
                 None => none.push((key.clone(), ip, NoOwner::NoEligibleNode)),
             }
         }

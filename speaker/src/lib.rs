@@ -1,5 +1,8 @@
 //! FerroLB's speaker: makes the network deliver each load-balancer address to a
 //! node, by ARP/NDP (layer 2) or BGP.
 
+pub mod announce;
 pub mod election;
 pub mod layer2;
+pub mod metrics;
+pub mod run_file;

@@ -210,8 +210,10 @@ impl FileSource {
             path: self.dir.clone(),
             message: e.to_string(),
         };
-        let status_services = self.status_dir().join(SERVICES_FILE);
-        let dir = self.dir.clone();
+        // Events carry absolute paths; compare against the canonical directory so
+        // that a relative --dir works too.
+        let dir = std::fs::canonicalize(&self.dir).unwrap_or_else(|_| self.dir.clone());
+        let status_services = dir.join(STATUS_DIR).join(SERVICES_FILE);
         let mut watcher =
             notify::recommended_watcher(move |res: notify::Result<notify::Event>| match res {
                 Ok(ev) => {

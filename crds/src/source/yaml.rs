@@ -168,6 +168,16 @@ pub fn parse_file(file: &Path, text: &str) -> (Vec<(Origin, Object)>, Vec<YamlEr
             ));
             continue;
         }
+        // MetalLB lets a spec with only optional fields be left out; the API server
+        // stores `spec: {}` then (a schema default), and so does this source.
+        let doc = if head.get("spec").is_none()
+            && crate::crdgen::SPEC_OPTIONAL.contains(&kind)
+            && api_version == API_VERSION
+        {
+            format!("{doc}spec: {{}}\n")
+        } else {
+            doc
+        };
         let parsed = match (api_version, kind) {
             (API_VERSION, "IPAddressPool") => typed(file, offset, &doc).map(Object::IPAddressPool),
             (API_VERSION, "L2Advertisement") => {

@@ -2,8 +2,8 @@ use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 
-use ferrolb_crds::source::yaml::{Object, parse_file};
 use ferrolb_crds::ClusterSnapshot;
+use ferrolb_crds::source::yaml::{Object, parse_file};
 use proptest::prelude::*;
 
 use super::*;
@@ -16,7 +16,12 @@ fn v4(i: u32) -> IpAddr {
 fn spreads_1000_addresses_within_ten_percent_of_even_on_three_nodes() {
     for (name, ips) in [
         ("IPv4", (0..1000).map(v4).collect::<Vec<_>>()),
-        ("IPv6", (0..1000u128).map(|i| IpAddr::V6(Ipv6Addr::from(0xfd00_u128 << 112 | i))).collect()),
+        (
+            "IPv6",
+            (0..1000u128)
+                .map(|i| IpAddr::V6(Ipv6Addr::from(0xfd00_u128 << 112 | i)))
+                .collect(),
+        ),
     ] {
         let mut counts = BTreeMap::new();
         for ip in &ips {
@@ -24,7 +29,10 @@ fn spreads_1000_addresses_within_ten_percent_of_even_on_three_nodes() {
             *counts.entry(o).or_insert(0) += 1;
         }
         for (n, c) in &counts {
-            assert!((300..=367).contains(c), "{name}: {n} owns {c} of 1000: {counts:?}");
+            assert!(
+                (300..=367).contains(c),
+                "{name}: {n} owns {c} of 1000: {counts:?}"
+            );
         }
     }
 }
@@ -170,9 +178,19 @@ fn only_healthy_selected_unexcluded_nodes_announce() {
     let (config, errors) = snap.config();
     assert!(errors.is_empty(), "{errors:?}");
     let (got, none) = l2_assignments(&snap, &config, "ferrolb.io/ferrolb", None);
-    let owners: BTreeSet<&str> = got.iter().filter(|a| a.service.1 == "web").map(|a| a.node.as_str()).collect();
-    assert!(owners.iter().all(|o| ["n1", "n5"].contains(o)), "{owners:?}: n2 excluded, n3 not ready, n4 not selected");
-    assert!(got.iter().all(|a| a.interfaces == BTreeSet::from(["eth1".to_string()])));
+    let owners: BTreeSet<&str> = got
+        .iter()
+        .filter(|a| a.service.1 == "web")
+        .map(|a| a.node.as_str())
+        .collect();
+    assert!(
+        owners.iter().all(|o| ["n1", "n5"].contains(o)),
+        "{owners:?}: n2 excluded, n3 not ready, n4 not selected"
+    );
+    assert!(
+        got.iter()
+            .all(|a| a.interfaces == BTreeSet::from(["eth1".to_string()]))
+    );
     let local: Vec<_> = got.iter().filter(|a| a.service.1 == "local").collect();
     assert_eq!(local.len(), 1);
     assert_eq!(local[0].node, "n5", "the only node with a ready endpoint");
@@ -181,8 +199,16 @@ fn only_healthy_selected_unexcluded_nodes_announce() {
     assert_eq!(why["local-none"], &NoOwner::NoReadyEndpoint);
     // Membership says n5 is gone: its addresses move to n1, and the Local Service,
     // whose only ready endpoint is on n5, is announced by nobody.
-    let alive = BTreeSet::from(["n1".to_string(), "n2".to_string(), "n3".to_string(), "n4".to_string()]);
+    let alive = BTreeSet::from([
+        "n1".to_string(),
+        "n2".to_string(),
+        "n3".to_string(),
+        "n4".to_string(),
+    ]);
     let (got, none) = l2_assignments(&snap, &config, "ferrolb.io/ferrolb", Some(&alive));
     assert!(got.iter().all(|a| a.node == "n1"));
-    assert!(none.iter().any(|(k, _, w)| k.1 == "local" && *w == NoOwner::NoEligibleNode));
+    assert!(
+        none.iter()
+            .any(|(k, _, w)| k.1 == "local" && *w == NoOwner::NoEligibleNode)
+    );
 }

@@ -36,7 +36,10 @@ impl Schedule {
     /// Plans the announcements of a newly owned address, the first at `now`.
     pub fn takeover(&mut self, ip: IpAddr, now: Instant, policy: &AnnouncePolicy) {
         for i in 0..=policy.repeats {
-            self.due.entry(now + policy.interval * i).or_default().push(ip);
+            self.due
+                .entry(now + policy.interval * i)
+                .or_default()
+                .push(ip);
         }
     }
 
@@ -68,7 +71,10 @@ mod tests {
     #[test]
     fn first_at_once_then_repeats_and_cancel_stops_them() {
         let t0 = Instant::now();
-        let p = AnnouncePolicy { repeats: 2, interval: Duration::from_secs(1) };
+        let p = AnnouncePolicy {
+            repeats: 2,
+            interval: Duration::from_secs(1),
+        };
         let mut s = Schedule::default();
         let a: IpAddr = "10.0.0.1".parse().unwrap();
         let b: IpAddr = "fd00::1".parse().unwrap();

@@ -83,7 +83,15 @@ pub fn parse(frame: &[u8]) -> Result<Arp, ArpError> {
     })
 }
 
-fn build(eth_dst: MacAddr, eth_src: MacAddr, op_request: bool, sha: MacAddr, spa: Ipv4Addr, tha: MacAddr, tpa: Ipv4Addr) -> Vec<u8> {
+fn build(
+    eth_dst: MacAddr,
+    eth_src: MacAddr,
+    op_request: bool,
+    sha: MacAddr,
+    spa: Ipv4Addr,
+    tha: MacAddr,
+    tpa: Ipv4Addr,
+) -> Vec<u8> {
     let mut buf = vec![0u8; MIN_FRAME];
     if let Some(mut eth) = MutableEthernetPacket::new(&mut buf) {
         eth.set_destination(eth_dst);
@@ -95,7 +103,11 @@ fn build(eth_dst: MacAddr, eth_src: MacAddr, op_request: bool, sha: MacAddr, spa
         arp.set_protocol_type(EtherTypes::Ipv4);
         arp.set_hw_addr_len(6);
         arp.set_proto_addr_len(4);
-        arp.set_operation(if op_request { ArpOperations::Request } else { ArpOperations::Reply });
+        arp.set_operation(if op_request {
+            ArpOperations::Request
+        } else {
+            ArpOperations::Reply
+        });
         arp.set_sender_hw_addr(sha);
         arp.set_sender_proto_addr(spa);
         arp.set_target_hw_addr(tha);
@@ -107,14 +119,30 @@ fn build(eth_dst: MacAddr, eth_src: MacAddr, op_request: bool, sha: MacAddr, spa
 /// The reply to `req`, saying `req.target_ip` is at `mac`. Sent unicast to the
 /// asker (RFC 826).
 pub fn reply(req: &Arp, mac: MacAddr) -> Vec<u8> {
-    build(req.sender_mac, mac, false, mac, req.target_ip, req.sender_mac, req.sender_ip)
+    build(
+        req.sender_mac,
+        mac,
+        false,
+        mac,
+        req.target_ip,
+        req.sender_mac,
+        req.sender_ip,
+    )
 }
 
 /// A gratuitous ARP announcing `ip` at `mac`: a broadcast request whose sender
 /// and target address are both `ip` (RFC 5227 section 3's announcement), which
 /// updates existing neighbour entries on every host of the segment.
 pub fn gratuitous(ip: Ipv4Addr, mac: MacAddr) -> Vec<u8> {
-    build(MacAddr::broadcast(), mac, true, mac, ip, MacAddr::zero(), ip)
+    build(
+        MacAddr::broadcast(),
+        mac,
+        true,
+        mac,
+        ip,
+        MacAddr::zero(),
+        ip,
+    )
 }
 
 #[cfg(test)]
@@ -124,7 +152,8 @@ mod tests {
     /// What `arping 192.168.1.10` sends from 52:54:00:12:34:56 (192.168.1.2),
     /// laid out by hand from RFC 826 (the netns tests check against real arping).
     const REQUEST: [u8; 60] = [
-        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x52, 0x54, 0x00, 0x12, 0x34, 0x56, 0x08, 0x06, // ethernet
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x52, 0x54, 0x00, 0x12, 0x34, 0x56, 0x08,
+        0x06, // ethernet
         0x00, 0x01, 0x08, 0x00, 0x06, 0x04, 0x00, 0x01, // htype ptype hlen plen op=request
         0x52, 0x54, 0x00, 0x12, 0x34, 0x56, 192, 168, 1, 2, // sender
         0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 192, 168, 1, 10, // target
@@ -156,7 +185,10 @@ mod tests {
         // It parses back as a reply.
         let back = parse(&r).unwrap();
         assert!(!back.is_request);
-        assert_eq!((back.sender_ip, back.sender_mac), (Ipv4Addr::new(192, 168, 1, 10), mac));
+        assert_eq!(
+            (back.sender_ip, back.sender_mac),
+            (Ipv4Addr::new(192, 168, 1, 10), mac)
+        );
     }
 
     #[test]

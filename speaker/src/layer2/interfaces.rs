@@ -28,15 +28,35 @@ pub struct Interface {
 /// Name prefixes of devices that never face the LAN: container and CNI plumbing,
 /// tunnels, kube-proxy's ipvs dummy.
 const VIRTUAL_PREFIXES: [&str; 16] = [
-    "lo", "veth", "docker", "cni", "flannel", "cali", "cilium", "lxc", "weave", "vxlan", "tunl", "kube-ipvs", "virbr", "genev", "nodelocaldns", "dummy",
+    "lo",
+    "veth",
+    "docker",
+    "cni",
+    "flannel",
+    "cali",
+    "cilium",
+    "lxc",
+    "weave",
+    "vxlan",
+    "tunl",
+    "kube-ipvs",
+    "virbr",
+    "genev",
+    "nodelocaldns",
+    "dummy",
 ];
 
 fn read_sys(name: &str, file: &str) -> Option<String> {
-    std::fs::read_to_string(format!("/sys/class/net/{name}/{file}")).ok().map(|s| s.trim().to_string())
+    std::fs::read_to_string(format!("/sys/class/net/{name}/{file}"))
+        .ok()
+        .map(|s| s.trim().to_string())
 }
 
 fn parse_mac(s: &str) -> Option<MacAddr> {
-    let b: Vec<u8> = s.split(':').filter_map(|p| u8::from_str_radix(p, 16).ok()).collect();
+    let b: Vec<u8> = s
+        .split(':')
+        .filter_map(|p| u8::from_str_radix(p, 16).ok())
+        .collect();
     match b.as_slice() {
         [a, b, c, d, e, f] => Some(MacAddr::new(*a, *b, *c, *d, *e, *f)),
         _ => None,
@@ -49,20 +69,29 @@ pub fn scan() -> std::io::Result<BTreeMap<String, Interface>> {
     for ifa in nix::ifaddrs::getifaddrs().map_err(std::io::Error::from)? {
         let name = ifa.interface_name.clone();
         let e = out.entry(name.clone()).or_insert_with(|| Interface {
-            index: read_sys(&name, "ifindex").and_then(|s| s.parse().ok()).unwrap_or(0),
-            mac: read_sys(&name, "address").and_then(|s| parse_mac(&s)).unwrap_or(MacAddr::zero()),
+            index: read_sys(&name, "ifindex")
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0),
+            mac: read_sys(&name, "address")
+                .and_then(|s| parse_mac(&s))
+                .unwrap_or(MacAddr::zero()),
             up: false,
             virtual_: VIRTUAL_PREFIXES.iter().any(|p| name.starts_with(p)),
             subnets: Vec::new(),
             name: name.clone(),
         });
-        e.up |= ifa.flags.contains(InterfaceFlags::IFF_UP) && ifa.flags.contains(InterfaceFlags::IFF_RUNNING);
+        e.up |= ifa.flags.contains(InterfaceFlags::IFF_UP)
+            && ifa.flags.contains(InterfaceFlags::IFF_RUNNING);
         e.virtual_ |= ifa.flags.contains(InterfaceFlags::IFF_LOOPBACK);
         let addr = ifa.address.as_ref().and_then(|a| {
-            a.as_sockaddr_in().map(|s| IpAddr::V4(s.ip())).or_else(|| a.as_sockaddr_in6().map(|s| IpAddr::V6(s.ip())))
+            a.as_sockaddr_in()
+                .map(|s| IpAddr::V4(s.ip()))
+                .or_else(|| a.as_sockaddr_in6().map(|s| IpAddr::V6(s.ip())))
         });
         let mask = ifa.netmask.as_ref().and_then(|a| {
-            a.as_sockaddr_in().map(|s| IpAddr::V4(s.ip())).or_else(|| a.as_sockaddr_in6().map(|s| IpAddr::V6(s.ip())))
+            a.as_sockaddr_in()
+                .map(|s| IpAddr::V4(s.ip()))
+                .or_else(|| a.as_sockaddr_in6().map(|s| IpAddr::V6(s.ip())))
         });
         if let (Some(a), Some(m)) = (addr, mask)
             && let Ok(net) = IpNet::with_netmask(a, m)
@@ -76,21 +105,40 @@ pub fn scan() -> std::io::Result<BTreeMap<String, Interface>> {
 /// The interfaces that answer for `ip`: those named by the advertisements (when
 /// they exist and are up), else those whose subnet holds the address, else every
 /// non-virtual interface that is up.
-pub fn for_address(ifaces: &BTreeMap<String, Interface>, ip: &IpAddr, named: &BTreeSet<String>) -> Vec<String> {
+pub fn for_address(
+    ifaces: &BTreeMap<String, Interface>,
+    ip: &IpAddr,
+    named: &BTreeSet<String>,
+) -> Vec<String> {
     let usable = |i: &&Interface| i.up && i.index != 0 && i.mac != MacAddr::zero();
     if !named.is_empty() {
-        return ifaces.values().filter(usable).filter(|i| named.contains(&i.name)).map(|i| i.name.clone()).collect();
+        return ifaces
+            .values()
+            .filter(usable)
+            .filter(|i| named.contains(&i.name))
+            .map(|i| i.name.clone())
+            .collect();
     }
     let by_subnet: Vec<String> = ifaces
         .values()
         .filter(usable)
-        .filter(|i| !i.virtual_ && i.subnets.iter().any(|n| n.contains(ip) && n.prefix_len() < n.max_prefix_len()))
+        .filter(|i| {
+            !i.virtual_
+                && i.subnets
+                    .iter()
+                    .any(|n| n.contains(ip) && n.prefix_len() < n.max_prefix_len())
+        })
         .map(|i| i.name.clone())
         .collect();
     if !by_subnet.is_empty() {
         return by_subnet;
     }
-    ifaces.values().filter(usable).filter(|i| !i.virtual_).map(|i| i.name.clone()).collect()
+    ifaces
+        .values()
+        .filter(usable)
+        .filter(|i| !i.virtual_)
+        .map(|i| i.name.clone())
+        .collect()
 }
 
 #[cfg(test)]
@@ -123,9 +171,17 @@ mod tests {
         let ip = |s: &str| s.parse::<IpAddr>().unwrap();
         assert_eq!(for_address(&m, &ip("10.0.0.7"), &BTreeSet::new()), ["eth1"]);
         assert_eq!(for_address(&m, &ip("fd00::7"), &BTreeSet::new()), ["eth1"]);
-        assert_eq!(for_address(&m, &ip("172.16.0.1"), &BTreeSet::new()), ["eth0", "eth1"], "no subnet: every physical interface that is up");
+        assert_eq!(
+            for_address(&m, &ip("172.16.0.1"), &BTreeSet::new()),
+            ["eth0", "eth1"],
+            "no subnet: every physical interface that is up"
+        );
         let named = BTreeSet::from(["eth2".to_string(), "eth0".to_string()]);
-        assert_eq!(for_address(&m, &ip("10.0.0.7"), &named), ["eth0"], "named and up");
+        assert_eq!(
+            for_address(&m, &ip("10.0.0.7"), &named),
+            ["eth0"],
+            "named and up"
+        );
     }
 
     #[test]
@@ -137,7 +193,10 @@ mod tests {
 
     #[test]
     fn mac_parsing() {
-        assert_eq!(parse_mac("02:00:0a:ff:00:01"), Some(MacAddr::new(2, 0, 0xa, 0xff, 0, 1)));
+        assert_eq!(
+            parse_mac("02:00:0a:ff:00:01"),
+            Some(MacAddr::new(2, 0, 0xa, 0xff, 0, 1))
+        );
         assert_eq!(parse_mac("nope"), None);
     }
 }

@@ -6,3 +6,4 @@ pub mod interfaces;
 pub mod ndp;
 pub mod responder;
 pub mod socket;
+pub mod task;

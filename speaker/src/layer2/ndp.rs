@@ -69,7 +69,10 @@ pub fn parse(frame: &[u8]) -> Result<Ndp, NdpError> {
         return Err(NdpError::NotIcmpv6);
     }
     let declared = usize::from(ip.get_payload_length());
-    let body = eth.payload().get(40..40 + declared).ok_or(NdpError::Truncated)?;
+    let body = eth
+        .payload()
+        .get(40..40 + declared)
+        .ok_or(NdpError::Truncated)?;
     let kind = *body.first().ok_or(NdpError::Truncated)?;
     let is_solicitation = match kind {
         NEIGHBOR_SOLICITATION => true,
@@ -91,7 +94,11 @@ pub fn parse(frame: &[u8]) -> Result<Ndp, NdpError> {
     if target.is_multicast() {
         return Err(NdpError::Invalid("target is multicast"));
     }
-    let wanted = if is_solicitation { OPT_SOURCE_LL } else { OPT_TARGET_LL };
+    let wanted = if is_solicitation {
+        OPT_SOURCE_LL
+    } else {
+        OPT_TARGET_LL
+    };
     let mut link_addr = None;
     let mut opts = &body[24..];
     while !opts.is_empty() {
@@ -102,7 +109,9 @@ pub fn parse(frame: &[u8]) -> Result<Ndp, NdpError> {
         if bytes == 0 {
             return Err(NdpError::Invalid("option of length 0"));
         }
-        let opt = opts.get(..bytes).ok_or(NdpError::Invalid("option past the end"))?;
+        let opt = opts
+            .get(..bytes)
+            .ok_or(NdpError::Invalid("option past the end"))?;
         if ty == wanted && bytes >= 8 {
             link_addr = Some(MacAddr::new(opt[2], opt[3], opt[4], opt[5], opt[6], opt[7]));
         }
@@ -110,7 +119,9 @@ pub fn parse(frame: &[u8]) -> Result<Ndp, NdpError> {
     }
     let src = ip.get_source();
     if is_solicitation && src.is_unspecified() && link_addr.is_some() {
-        return Err(NdpError::Invalid("DAD probe with a source link-layer option"));
+        return Err(NdpError::Invalid(
+            "DAD probe with a source link-layer option",
+        ));
     }
     Ok(Ndp {
         is_solicitation,
@@ -125,7 +136,16 @@ pub fn parse(frame: &[u8]) -> Result<Ndp, NdpError> {
 /// The solicited-node multicast address of `ip` (RFC 4291 section 2.7.1).
 pub fn solicited_node(ip: &Ipv6Addr) -> Ipv6Addr {
     let o = ip.octets();
-    Ipv6Addr::new(0xff02, 0, 0, 0, 0, 1, 0xff00 | u16::from(o[13]), u16::from_be_bytes([o[14], o[15]]))
+    Ipv6Addr::new(
+        0xff02,
+        0,
+        0,
+        0,
+        0,
+        1,
+        0xff00 | u16::from(o[13]),
+        u16::from_be_bytes([o[14], o[15]]),
+    )
 }
 
 /// The Ethernet address of an IPv6 multicast group (RFC 2464 section 7).
@@ -155,7 +175,14 @@ fn checksum(src: &Ipv6Addr, dst: &Ipv6Addr, body: &[u8]) -> u16 {
     !(sum as u16)
 }
 
-fn advertisement(eth_dst: MacAddr, mac: MacAddr, src: Ipv6Addr, dst: Ipv6Addr, target: Ipv6Addr, flags: u8) -> Vec<u8> {
+fn advertisement(
+    eth_dst: MacAddr,
+    mac: MacAddr,
+    src: Ipv6Addr,
+    dst: Ipv6Addr,
+    target: Ipv6Addr,
+    flags: u8,
+) -> Vec<u8> {
     let mut body = vec![0u8; 32];
     body[0] = NEIGHBOR_ADVERTISEMENT;
     body[4] = flags;
@@ -191,14 +218,28 @@ pub fn reply(ns: &Ndp, mac: MacAddr) -> Vec<u8> {
         return unsolicited(ns.target, mac);
     }
     let eth_dst = ns.link_addr.unwrap_or(ns.eth_src);
-    advertisement(eth_dst, mac, ns.target, ns.src, ns.target, FLAG_SOLICITED | FLAG_OVERRIDE)
+    advertisement(
+        eth_dst,
+        mac,
+        ns.target,
+        ns.src,
+        ns.target,
+        FLAG_SOLICITED | FLAG_OVERRIDE,
+    )
 }
 
 /// An unsolicited NA to all nodes (`ff02::1`) with the Override flag, which
 /// updates existing neighbour entries (RFC 4861 section 7.2.6).
 pub fn unsolicited(ip: Ipv6Addr, mac: MacAddr) -> Vec<u8> {
     let all_nodes = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
-    advertisement(multicast_mac(&all_nodes), mac, ip, all_nodes, ip, FLAG_OVERRIDE)
+    advertisement(
+        multicast_mac(&all_nodes),
+        mac,
+        ip,
+        all_nodes,
+        ip,
+        FLAG_OVERRIDE,
+    )
 }
 
 #[cfg(test)]
@@ -212,7 +253,9 @@ mod tests {
         let dst = solicited_node(&target);
         let c = checksum(&src, &dst, &body);
         body[2..4].copy_from_slice(&c.to_be_bytes());
-        let mut f = vec![0x33, 0x33, 0xff, 0, 0, 0x0a, 0x52, 0x54, 0, 0x12, 0x34, 0x56, 0x86, 0xdd];
+        let mut f = vec![
+            0x33, 0x33, 0xff, 0, 0, 0x0a, 0x52, 0x54, 0, 0x12, 0x34, 0x56, 0x86, 0xdd,
+        ];
         let mut ip = vec![0x60, 0, 0, 0];
         ip.extend_from_slice(&(body.len() as u16).to_be_bytes());
         ip.extend_from_slice(&[58, hop]);
@@ -235,7 +278,10 @@ mod tests {
         assert!(n.is_solicitation);
         assert_eq!(n.target, a("fd00::a"));
         assert_eq!(n.dst, a("ff02::1:ff00:a"));
-        assert_eq!(n.link_addr, Some(MacAddr::new(0x52, 0x54, 0, 0x12, 0x34, 0x56)));
+        assert_eq!(
+            n.link_addr,
+            Some(MacAddr::new(0x52, 0x54, 0, 0x12, 0x34, 0x56))
+        );
     }
 
     #[test]
@@ -243,15 +289,27 @@ mod tests {
         let mac = MacAddr::new(2, 0, 0, 0, 0, 1);
         let n = parse(&ns(a("fd00::2"), a("fd00::a"), 255, &SLL)).unwrap();
         let r = reply(&n, mac);
-        assert_eq!(&r[..6], &[0x52, 0x54, 0, 0x12, 0x34, 0x56], "unicast to the asker");
+        assert_eq!(
+            &r[..6],
+            &[0x52, 0x54, 0, 0x12, 0x34, 0x56],
+            "unicast to the asker"
+        );
         assert_eq!(&r[12..14], &[0x86, 0xdd]);
         assert_eq!(r[14 + 7], 255, "hop limit");
-        assert_eq!(&r[14 + 8..14 + 24], &a("fd00::a").octets(), "source is the target address");
+        assert_eq!(
+            &r[14 + 8..14 + 24],
+            &a("fd00::a").octets(),
+            "source is the target address"
+        );
         assert_eq!(&r[14 + 24..14 + 40], &a("fd00::2").octets());
         let body = &r[54..];
         assert_eq!(body[0], 136);
         assert_eq!(body[4], 0x60, "Solicited and Override, not Router");
-        assert_eq!(&body[24..32], &[2, 1, 2, 0, 0, 0, 0, 1], "target link-layer option");
+        assert_eq!(
+            &body[24..32],
+            &[2, 1, 2, 0, 0, 0, 0, 1],
+            "target link-layer option"
+        );
         // The checksum verifies: summing with it included gives 0.
         assert_eq!(checksum(&a("fd00::a"), &a("fd00::2"), body), 0);
         let back = parse(&r).unwrap();
@@ -276,19 +334,46 @@ mod tests {
 
     #[test]
     fn rfc_4861_validation() {
-        assert_eq!(parse(&ns(a("fd00::2"), a("fd00::a"), 64, &SLL)), Err(NdpError::Invalid("hop limit is not 255")));
-        assert_eq!(parse(&ns(a("fd00::2"), a("fd00::a"), 255, &[1, 0, 0, 0, 0, 0, 0, 0])), Err(NdpError::Invalid("option of length 0")));
-        assert_eq!(parse(&ns(a("fd00::2"), a("fd00::a"), 255, &[1, 200])), Err(NdpError::Invalid("option past the end")));
-        assert_eq!(parse(&ns(a("fd00::2"), a("ff02::1"), 255, &[])), Err(NdpError::Invalid("target is multicast")));
-        assert!(matches!(parse(&ns(Ipv6Addr::UNSPECIFIED, a("fd00::a"), 255, &SLL)), Err(NdpError::Invalid(_))));
+        assert_eq!(
+            parse(&ns(a("fd00::2"), a("fd00::a"), 64, &SLL)),
+            Err(NdpError::Invalid("hop limit is not 255"))
+        );
+        assert_eq!(
+            parse(&ns(
+                a("fd00::2"),
+                a("fd00::a"),
+                255,
+                &[1, 0, 0, 0, 0, 0, 0, 0]
+            )),
+            Err(NdpError::Invalid("option of length 0"))
+        );
+        assert_eq!(
+            parse(&ns(a("fd00::2"), a("fd00::a"), 255, &[1, 200])),
+            Err(NdpError::Invalid("option past the end"))
+        );
+        assert_eq!(
+            parse(&ns(a("fd00::2"), a("ff02::1"), 255, &[])),
+            Err(NdpError::Invalid("target is multicast"))
+        );
+        assert!(matches!(
+            parse(&ns(Ipv6Addr::UNSPECIFIED, a("fd00::a"), 255, &SLL)),
+            Err(NdpError::Invalid(_))
+        ));
         let f = ns(a("fd00::2"), a("fd00::a"), 255, &SLL);
         assert_eq!(parse(&f[..60]), Err(NdpError::Truncated));
     }
 
     #[test]
     fn multicast_addresses() {
-        assert_eq!(solicited_node(&a("2001:db8::1:2:3:4567")), a("ff02::1:ff03:4567"), "low 24 bits");
-        assert_eq!(multicast_mac(&a("ff02::1:ff67:4567")), MacAddr::new(0x33, 0x33, 0xff, 0x67, 0x45, 0x67));
+        assert_eq!(
+            solicited_node(&a("2001:db8::1:2:3:4567")),
+            a("ff02::1:ff03:4567"),
+            "low 24 bits"
+        );
+        assert_eq!(
+            multicast_mac(&a("ff02::1:ff67:4567")),
+            MacAddr::new(0x33, 0x33, 0xff, 0x67, 0x45, 0x67)
+        );
     }
 
     proptest::proptest! {

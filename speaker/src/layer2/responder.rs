@@ -128,8 +128,14 @@ mod tests {
         let o = owned(&["10.0.0.5", "fd00::5"]);
         let r = respond_arp(&request(Ipv4Addr::new(10, 0, 0, 5)), &o, ME).unwrap();
         let p = arp::parse(&r).unwrap();
-        assert_eq!((p.sender_ip, p.sender_mac, p.is_request), (Ipv4Addr::new(10, 0, 0, 5), ME, false));
-        assert_eq!(respond_arp(&request(Ipv4Addr::new(10, 0, 0, 6)), &o, ME), Err(Dropped::NotOwned));
+        assert_eq!(
+            (p.sender_ip, p.sender_mac, p.is_request),
+            (Ipv4Addr::new(10, 0, 0, 5), ME, false)
+        );
+        assert_eq!(
+            respond_arp(&request(Ipv4Addr::new(10, 0, 0, 6)), &o, ME),
+            Err(Dropped::NotOwned)
+        );
         assert_eq!(respond_arp(&[0u8; 10], &o, ME), Err(Dropped::Malformed));
     }
 
@@ -137,10 +143,25 @@ mod tests {
     fn a_foreign_announcement_of_our_address_is_a_conflict() {
         let o = owned(&["10.0.0.5", "fd00::5"]);
         let g = arp::gratuitous(Ipv4Addr::new(10, 0, 0, 5), THEM);
-        assert_eq!(respond_arp(&g, &o, ME), Err(Dropped::Conflict { ip: "10.0.0.5".parse().unwrap(), mac: THEM }));
-        assert_eq!(respond_arp(&arp::gratuitous(Ipv4Addr::new(10, 0, 0, 5), ME), &o, ME), Err(Dropped::OwnFrame));
+        assert_eq!(
+            respond_arp(&g, &o, ME),
+            Err(Dropped::Conflict {
+                ip: "10.0.0.5".parse().unwrap(),
+                mac: THEM
+            })
+        );
+        assert_eq!(
+            respond_arp(&arp::gratuitous(Ipv4Addr::new(10, 0, 0, 5), ME), &o, ME),
+            Err(Dropped::OwnFrame)
+        );
         let na = ndp::unsolicited("fd00::5".parse().unwrap(), THEM);
-        assert_eq!(respond_ndp(&na, &o, ME), Err(Dropped::Conflict { ip: "fd00::5".parse().unwrap(), mac: THEM }));
+        assert_eq!(
+            respond_ndp(&na, &o, ME),
+            Err(Dropped::Conflict {
+                ip: "fd00::5".parse().unwrap(),
+                mac: THEM
+            })
+        );
         let na = ndp::unsolicited("fd00::6".parse().unwrap(), THEM);
         assert_eq!(respond_ndp(&na, &o, ME), Err(Dropped::NotRequest));
     }

@@ -59,21 +59,30 @@ fn bind_to(sock: &Socket, protocol: u16, ifindex: u32) -> io::Result<()> {
         let mut sll: libc::sockaddr_ll = std::mem::zeroed();
         sll.sll_family = libc::AF_PACKET as u16;
         sll.sll_protocol = protocol.to_be();
-        sll.sll_ifindex = i32::try_from(ifindex).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+        sll.sll_ifindex =
+            i32::try_from(ifindex).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
         libc::bind(
             sock.as_raw_fd(),
             (&sll as *const libc::sockaddr_ll).cast::<libc::sockaddr>(),
             std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
         )
     };
-    if rc == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
 }
 
 impl PacketSocket {
     /// Opens a socket for `protocol` frames on `ifindex` with `filter` attached.
     /// Needs CAP_NET_RAW. Frames queued before the filter took effect are drained.
     pub fn open(protocol: u16, ifindex: u32, filter: &[SockFilter]) -> io::Result<Self> {
-        let sock = Socket::new(Domain::PACKET, Type::RAW.nonblocking().cloexec(), Some(Protocol::from(i32::from(protocol.to_be()))))?;
+        let sock = Socket::new(
+            Domain::PACKET,
+            Type::RAW.nonblocking().cloexec(),
+            Some(Protocol::from(i32::from(protocol.to_be()))),
+        )?;
         sock.attach_filter(filter)?;
         bind_to(&sock, protocol, ifindex)?;
         let mut scratch = [0u8; 2048];
@@ -108,7 +117,11 @@ impl PacketSocket {
     /// Sends one frame out of the bound interface.
     pub fn send(&self, frame: &[u8]) -> io::Result<()> {
         let n = self.fd.get_ref().send(frame)?;
-        if n == frame.len() { Ok(()) } else { Err(io::Error::new(io::ErrorKind::WriteZero, "short write")) }
+        if n == frame.len() {
+            Ok(())
+        } else {
+            Err(io::Error::new(io::ErrorKind::WriteZero, "short write"))
+        }
     }
 }
 

@@ -1,0 +1,246 @@
+//! Network-namespace topologies that clean up after themselves. Every name starts
+//! with `flb`, the PID and a counter, so parallel runs and parallel tests never
+//! collide. Traffic stays inside the namespaces created here.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// Why a lab test cannot run here.
+pub fn unavailable() -> Option<String> {
+    // SAFETY-free check of the effective user: root can create namespaces.
+    let uid = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(2))
+                .map(String::from)
+        });
+    if uid.as_deref() != Some("0") {
+        return Some("not root: network namespaces need CAP_SYS_ADMIN".into());
+    }
+    if Command::new("ip").arg("-V").output().is_err() {
+        return Some("iproute2 (ip) is not installed".into());
+    }
+    None
+}
+
+/// The workspace's built binaries (`cargo test --workspace` builds them all).
+pub fn binary(name: &str) -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .context("test binary has no parent directory")?;
+    let p = dir.join(name);
+    if p.exists() {
+        Ok(p)
+    } else {
+        bail!(
+            "{} not built: run `cargo build --workspace` (or ./scripts/test) first",
+            p.display()
+        )
+    }
+}
+
+/// A LAN: one bridge, `nodes` node namespaces and a client, each with `eth0` on
+/// 10.77.0.0/24 and fd77::/64.
+pub struct Lan {
+    tag: String,
+    namespaces: Vec<String>,
+    children: Vec<(String, Child)>,
+    /// Node namespace names, in order (`n1`, `n2`, ...).
+    pub nodes: Vec<String>,
+    /// The client namespace.
+    pub client: String,
+}
+
+fn run(args: &[&str]) -> anyhow::Result<Output> {
+    let out = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .with_context(|| format!("running {args:?}"))?;
+    if !out.status.success() {
+        bail!(
+            "{args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(out)
+}
+
+impl Lan {
+    /// The IPv4 address of node `i` (1-based), of the client (0).
+    pub fn v4(i: usize) -> String {
+        if i == 0 {
+            "10.77.0.100".into()
+        } else {
+            format!("10.77.0.{}", 10 + i)
+        }
+    }
+
+    /// The IPv6 address of node `i` (1-based), of the client (0).
+    pub fn v6(i: usize) -> String {
+        if i == 0 {
+            "fd77::100".into()
+        } else {
+            format!("fd77::{}", 10 + i)
+        }
+    }
+
+    /// Builds the LAN.
+    pub fn new(nodes: usize) -> anyhow::Result<Lan> {
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let tag = format!("flb{}x{n}", std::process::id());
+        let mut lan = Lan {
+            namespaces: Vec::new(),
+            children: Vec::new(),
+            nodes: (1..=nodes).map(|i| format!("{tag}-n{i}")).collect(),
+            client: format!("{tag}-c"),
+            tag,
+        };
+        let br = format!("{}-br", lan.tag);
+        lan.add_ns(&br)?;
+        run(&["ip", "-n", &br, "link", "add", "br0", "type", "bridge"])?;
+        run(&["ip", "-n", &br, "link", "set", "br0", "up"])?;
+        let members: Vec<(String, usize)> = lan
+            .nodes
+            .iter()
+            .cloned()
+            .enumerate()
+            .map(|(i, ns)| (ns, i + 1))
+            .chain([(lan.client.clone(), 0)])
+            .collect();
+        for (ns, i) in members {
+            lan.add_ns(&ns)?;
+            let port = format!("p{i}");
+            run(&[
+                "ip", "-n", &br, "link", "add", &port, "type", "veth", "peer", "name", "eth0",
+                "netns", &ns,
+            ])?;
+            run(&["ip", "-n", &br, "link", "set", &port, "master", "br0", "up"])?;
+            run(&[
+                "ip",
+                "netns",
+                "exec",
+                &ns,
+                "sysctl",
+                "-qw",
+                "net.ipv6.conf.eth0.accept_dad=0",
+            ])?;
+            run(&["ip", "-n", &ns, "link", "set", "lo", "up"])?;
+            run(&[
+                "ip",
+                "-n",
+                &ns,
+                "addr",
+                "add",
+                &format!("{}/24", Self::v4(i)),
+                "dev",
+                "eth0",
+            ])?;
+            run(&[
+                "ip",
+                "-n",
+                &ns,
+                "addr",
+                "add",
+                &format!("{}/64", Self::v6(i)),
+                "dev",
+                "eth0",
+                "nodad",
+            ])?;
+            run(&["ip", "-n", &ns, "link", "set", "eth0", "up"])?;
+        }
+        Ok(lan)
+    }
+
+    fn add_ns(&mut self, ns: &str) -> anyhow::Result<()> {
+        run(&["ip", "netns", "add", ns])?;
+        self.namespaces.push(ns.to_string());
+        Ok(())
+    }
+
+    /// Runs a command in a namespace and returns its output (any exit status).
+    pub fn exec(&self, ns: &str, args: &[&str]) -> anyhow::Result<Output> {
+        Command::new("ip")
+            .args(["netns", "exec", ns])
+            .args(args)
+            .output()
+            .with_context(|| format!("running {args:?} in {ns}"))
+    }
+
+    /// Starts a long-running program in a namespace; it is killed when the LAN is
+    /// dropped. Returns a handle for [`Lan::stop`].
+    pub fn spawn(
+        &mut self,
+        ns: &str,
+        program: &Path,
+        args: &[&str],
+        log: &Path,
+    ) -> anyhow::Result<usize> {
+        let log = std::fs::File::create(log)?;
+        let child = Command::new("ip")
+            .args(["netns", "exec", ns])
+            .arg(program)
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()?;
+        self.children.push((ns.to_string(), child));
+        Ok(self.children.len() - 1)
+    }
+
+    /// Sends `signal` (e.g. `TERM`, `KILL`) to a spawned program and waits for it.
+    pub fn stop(&mut self, handle: usize, signal: &str) -> anyhow::Result<()> {
+        let (_, child) = self.children.get_mut(handle).context("no such child")?;
+        let _ = Command::new("kill")
+            .args([&format!("-{signal}"), &child.id().to_string()])
+            .status();
+        child.wait()?;
+        Ok(())
+    }
+
+    /// The MAC of `eth0` in a namespace.
+    pub fn mac(&self, ns: &str) -> anyhow::Result<String> {
+        let out = self.exec(ns, &["cat", "/sys/class/net/eth0/address"])?;
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    }
+}
+
+impl Drop for Lan {
+    fn drop(&mut self) {
+        for (_, c) in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        for ns in self.namespaces.iter().rev() {
+            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+        }
+    }
+}
+
+/// Polls `f` until it returns `Some`, or fails after `limit` (a guard against
+/// hanging, not a measurement).
+pub fn eventually<T>(
+    limit: Duration,
+    what: &str,
+    mut f: impl FnMut() -> Option<T>,
+) -> anyhow::Result<T> {
+    let t = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return Ok(v);
+        }
+        if t.elapsed() > limit {
+            bail!("timed out after {limit:?} waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

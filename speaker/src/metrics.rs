@@ -1,0 +1,65 @@
+//! Speaker metrics, named `ferrolb_<subsystem>_<name>_<unit>`. Address labels are
+//! bounded by the addresses this node owns.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+/// Labels of per-address layer 2 counters.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AddrLabels {
+    /// The load-balancer address.
+    pub ip: String,
+    /// The interface.
+    pub interface: String,
+}
+
+/// Layer 2 metrics.
+#[derive(Debug, Default)]
+pub struct L2Metrics {
+    /// Requests/solicitations received for an owned address.
+    pub requests: Family<AddrLabels, Counter>,
+    /// Replies/advertisements sent.
+    pub replies: Family<AddrLabels, Counter>,
+    /// Gratuitous ARPs / unsolicited NAs sent.
+    pub announcements: Family<AddrLabels, Counter>,
+    /// Frames from another host claiming an owned address.
+    pub conflicts: Family<AddrLabels, Counter>,
+    /// Addresses this node announces.
+    pub owned: Gauge,
+}
+
+impl L2Metrics {
+    /// Creates and registers the metrics.
+    pub fn new(registry: &mut Registry) -> Self {
+        let m = L2Metrics::default();
+        registry.register(
+            "ferrolb_layer2_requests_received",
+            "ARP requests and neighbour solicitations received for owned addresses",
+            m.requests.clone(),
+        );
+        registry.register(
+            "ferrolb_layer2_responses_sent",
+            "ARP replies and neighbour advertisements sent",
+            m.replies.clone(),
+        );
+        registry.register(
+            "ferrolb_layer2_gratuitous_sent",
+            "Gratuitous ARPs and unsolicited neighbour advertisements sent",
+            m.announcements.clone(),
+        );
+        registry.register(
+            "ferrolb_layer2_conflicts",
+            "Frames in which another host claims an address this node announces",
+            m.conflicts.clone(),
+        );
+        registry.register(
+            "ferrolb_layer2_announced_addresses",
+            "Addresses this node announces in layer 2 mode",
+            m.owned.clone(),
+        );
+        m
+    }
+}

@@ -1,0 +1,165 @@
+//! The speaker on the file source: elect, answer, publish `status/speaker-<node>.yaml`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferrolb_crds::source::status::{EventRecord, ObjectRef, SpeakerStatusFile};
+use ferrolb_crds::source::{FileSource, SnapshotSource};
+use k8s_openapi::jiff::Timestamp;
+use tokio::sync::watch;
+
+use crate::announce::plan;
+use crate::election::l2_assignments;
+use crate::layer2::announcer::AnnouncePolicy;
+use crate::layer2::interfaces;
+use crate::layer2::task::IfaceTask;
+use crate::metrics::L2Metrics;
+
+/// Settings of a speaker.
+#[derive(Clone, Debug)]
+pub struct SpeakerOptions {
+    /// This node's name.
+    pub node: String,
+    /// loadBalancerClass served.
+    pub class: String,
+    /// Takeover announcements.
+    pub announce: AnnouncePolicy,
+    /// How often interfaces are rescanned (they may appear or go away).
+    pub rescan: Duration,
+}
+
+/// Keeps one task per interface in step with the plan.
+#[derive(Default)]
+struct Tasks {
+    running: BTreeMap<String, IfaceTask>,
+}
+
+impl Tasks {
+    fn apply(
+        &mut self,
+        plan: &BTreeMap<String, crate::layer2::responder::Owned>,
+        ifaces: &BTreeMap<String, interfaces::Interface>,
+        opts: &SpeakerOptions,
+        metrics: &Arc<L2Metrics>,
+    ) {
+        // Stop at once where nothing is owned any more, or the interface changed.
+        self.running.retain(|name, t| {
+            plan.get(name).is_some_and(|o| !o.is_empty()) && ifaces.get(name) == Some(&t.iface)
+        });
+        for (name, owned) in plan {
+            if let Some(t) = self.running.get(name) {
+                t.set(owned.clone());
+                continue;
+            }
+            let Some(iface) = ifaces.get(name) else {
+                continue;
+            };
+            match IfaceTask::start(iface.clone(), owned.clone(), opts.announce, metrics.clone()) {
+                Ok(t) => {
+                    self.running.insert(name.clone(), t);
+                }
+                Err(e) => {
+                    tracing::error!(iface = %name, error = %e, "cannot answer on this interface (needs CAP_NET_RAW)")
+                }
+            }
+        }
+    }
+}
+
+/// Runs until `shutdown` fires.
+pub async fn run(
+    dir: PathBuf,
+    opts: SpeakerOptions,
+    metrics: Arc<L2Metrics>,
+    ready: watch::Sender<bool>,
+    mut shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let source = FileSource::new(&dir);
+    let watch = source.watch()?;
+    let mut rx = watch.snapshots();
+    let mut tasks = Tasks::default();
+    let mut last_status: Option<SpeakerStatusFile> = None;
+    let mut last_unannounced = Vec::new();
+    let mut rescan = tokio::time::interval(opts.rescan);
+    rescan.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let loaded = rx.borrow_and_update().clone();
+        let ifaces = match interfaces::scan() {
+            Ok(i) => i,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot list interfaces");
+                BTreeMap::new()
+            }
+        };
+        let (config, _) = loaded.snapshot.config();
+        let (assignments, unannounced) =
+            l2_assignments(&loaded.snapshot, &config, &opts.class, None);
+        if unannounced != last_unannounced {
+            for ((ns, name), ip, why) in
+                unannounced.iter().filter(|u| !last_unannounced.contains(u))
+            {
+                tracing::info!(service = %format!("{ns}/{name}"), %ip, reason = ?why, "not announced in layer 2 mode");
+            }
+            last_unannounced = unannounced;
+        }
+        let p = plan(&opts.node, &assignments, &ifaces);
+        tasks.apply(&p.per_interface, &ifaces, &opts, &metrics);
+        if last_status.as_ref() != Some(&p.status) {
+            let before: BTreeSet<(String, String)> = last_status
+                .iter()
+                .flat_map(|s| s.l2.iter())
+                .map(|s| {
+                    (
+                        s.service_namespace.clone().unwrap_or_default(),
+                        s.service_name.clone().unwrap_or_default(),
+                    )
+                })
+                .collect();
+            let events: Vec<EventRecord> = p
+                .status
+                .l2
+                .iter()
+                .filter(|s| {
+                    !before.contains(&(
+                        s.service_namespace.clone().unwrap_or_default(),
+                        s.service_name.clone().unwrap_or_default(),
+                    ))
+                })
+                .map(|s| EventRecord {
+                    type_: "Normal".into(),
+                    reason: "nodeAssigned".into(),
+                    message: format!(
+                        "announcing from node {:?} with protocol \"layer2\"",
+                        opts.node
+                    ),
+                    involved_object: ObjectRef {
+                        kind: "Service".into(),
+                        namespace: s.service_namespace.clone().unwrap_or_default(),
+                        name: s.service_name.clone().unwrap_or_default(),
+                    },
+                    reporting_component: "ferrolb-speaker".into(),
+                    event_time: Timestamp::now().to_string(),
+                })
+                .collect();
+            if let Err(e) = source
+                .write_speaker_sync(&p.status)
+                .and_then(|()| source.emit_events_sync(&events))
+            {
+                tracing::warn!(error = %e, "cannot write speaker status");
+            } else {
+                last_status = Some(p.status.clone());
+            }
+        }
+        ready.send_replace(true);
+        tokio::select! {
+            c = rx.changed() => if c.is_err() { break },
+            _ = rescan.tick() => {},
+            _ = shutdown.changed() => break,
+        }
+    }
+    // Stop answering before exiting.
+    drop(tasks);
+    Ok(())
+}
