@@ -31,21 +31,18 @@ pub fn unavailable() -> Option<String> {
     None
 }
 
-/// The workspace's built binaries (`cargo test --workspace` builds them all).
+/// The workspace's built binaries (`cargo test --workspace` builds them all):
+/// beside this executable, or one level up for test binaries in `deps/`.
 pub fn binary(name: &str) -> anyhow::Result<PathBuf> {
     let exe = std::env::current_exe()?;
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .context("test binary has no parent directory")?;
-    let p = dir.join(name);
-    if p.exists() {
-        Ok(p)
-    } else {
-        bail!(
-            "{} not built: run `cargo build --workspace` (or ./scripts/test) first",
-            p.display()
-        )
+    let here = exe.parent().context("executable has no directory")?;
+    let candidates = [Some(here.join(name)), here.parent().map(|p| p.join(name))];
+    match candidates.iter().flatten().find(|p| p.exists()) {
+        Some(p) => Ok(p.clone()),
+        None => bail!(
+            "{name} not built next to {}: run `cargo build --workspace` (or ./scripts/test) first",
+            here.display()
+        ),
     }
 }
 
