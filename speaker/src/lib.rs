@@ -5,4 +5,4 @@ pub mod announce;
 pub mod election;
 pub mod layer2;
 pub mod metrics;
-pub mod run_file;
+pub mod runner;

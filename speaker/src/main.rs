@@ -9,9 +9,11 @@ use anyhow::Context;
 use clap::{Parser, ValueEnum};
 use ferrolb_crds::annotations::DEFAULT_LOAD_BALANCER_CLASS;
 use ferrolb_crds::serve::{Endpoints, serve};
+use ferrolb_crds::source::FileSource;
+use ferrolb_crds::source::kube::{KubeSink, KubeWatchOptions, watch_cluster};
 use ferrolb_speaker::layer2::announcer::AnnouncePolicy;
 use ferrolb_speaker::metrics::L2Metrics;
-use ferrolb_speaker::run_file::{self, SpeakerOptions};
+use ferrolb_speaker::runner::{self, SpeakerOptions};
 use prometheus_client::registry::Registry;
 use tokio::sync::watch;
 
@@ -57,6 +59,9 @@ struct Args {
     /// Address of /metrics, /healthz and /readyz ("" to disable).
     #[arg(long, default_value = "0.0.0.0:7473", env = "FERROLB_METRICS_ADDRESS")]
     metrics_address: String,
+    /// FerroLB's namespace (configuration, Secrets, ServiceL2Status objects).
+    #[arg(long, default_value = "ferrolb-system", env = "POD_NAMESPACE")]
+    namespace: String,
     /// Log format.
     #[arg(long, value_enum, default_value = "text", env = "FERROLB_LOG_FORMAT")]
     log_format: LogFormat,
@@ -146,11 +151,31 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 .dir
                 .clone()
                 .context("--dir is required with --source file")?;
-            run_file::run(dir, opts, metrics, ready_tx, shutdown).await
+            let source = FileSource::new(&dir);
+            let watch = source.watch()?;
+            runner::run(&watch, &source, opts, metrics, ready_tx, shutdown).await
         }
-        SourceKind::Kube => Err(anyhow::anyhow!(
-            "--source kube is not implemented in the speaker yet; use --source file --dir DIR"
-        )),
+        SourceKind::Kube => {
+            let client = kube::Client::try_default()
+                .await
+                .context("cannot reach the Kubernetes API (in-cluster config or kubeconfig)")?;
+            let watch = watch_cluster(
+                client.clone(),
+                KubeWatchOptions {
+                    namespace: args.namespace.clone(),
+                    nodes: true,
+                    endpoint_slices: true,
+                },
+            )
+            .await;
+            let sink = KubeSink::new(
+                client,
+                &args.namespace,
+                "ferrolb-speaker",
+                Some(args.node.clone()),
+            );
+            runner::run(&watch, &sink, opts, metrics, ready_tx, shutdown).await
+        }
     };
     if let Some(t) = server {
         t.abort();

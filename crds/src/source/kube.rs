@@ -24,6 +24,7 @@ use super::{Loaded, SnapshotSource, SourceError, StatusSink};
 use crate::snapshot::ClusterSnapshot;
 use crate::v1beta1::{
     API_VERSION, BFDProfile, BGPAdvertisement, BGPPeer, Community, IPAddressPool, L2Advertisement,
+    ServiceL2Status,
 };
 
 /// Time to let a burst of watch events settle before building a snapshot.
@@ -195,6 +196,38 @@ pub async fn watch_cluster(client: Client, opts: KubeWatchOptions) -> KubeWatch 
     KubeWatch { rx, tasks }
 }
 
+/// Label of a speaker's status objects naming its node.
+pub const NODE_LABEL: &str = "ferrolb.io/node";
+
+/// A label value for `s`: itself when valid (63 characters at most, alphanumeric
+/// at both ends, `-_.` inside), else a stable hash of it.
+pub fn label_value(s: &str) -> String {
+    let ok = s.len() <= 63
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && s.chars().next().is_none_or(|c| c.is_ascii_alphanumeric())
+        && s.chars().last().is_none_or(|c| c.is_ascii_alphanumeric());
+    if ok {
+        s.to_string()
+    } else {
+        format!("h{:016x}", fnv64(s.as_bytes()))
+    }
+}
+
+fn fnv64(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// The name of the `ServiceL2Status` of one Service on one node.
+pub fn l2_status_name(node: &str, namespace: &str, service: &str) -> String {
+    format!(
+        "l2-{:016x}",
+        fnv64(format!("{node}\0{namespace}\0{service}").as_bytes())
+    )
+}
+
 /// Writes status to the API server with server-side apply under one field manager,
 /// and Events through the events.k8s.io API.
 #[derive(Clone)]
@@ -317,6 +350,59 @@ impl KubeSink {
         })
     }
 
+    /// Makes the `ServiceL2Status` objects of `status.node` exactly `status.l2`:
+    /// one object per (node, Service), named from a hash of both so that every
+    /// speaker applies its own objects without a lookup, labelled with the node and
+    /// Service; objects of Services the node no longer announces are deleted.
+    pub async fn write_l2_statuses(&self, status: &SpeakerStatusFile) -> Result<(), SourceError> {
+        let api: Api<ServiceL2Status> = Api::namespaced(self.client.clone(), &self.namespace);
+        let node_label = label_value(&status.node);
+        let mut keep = std::collections::BTreeSet::new();
+        for s in &status.l2 {
+            let ns = s.service_namespace.clone().unwrap_or_default();
+            let svc = s.service_name.clone().unwrap_or_default();
+            let name = l2_status_name(&status.node, &ns, &svc);
+            let what = format!("ServiceL2Status {}/{name}", self.namespace);
+            let labels = json!({
+                NODE_LABEL: node_label,
+                "ferrolb.io/service-namespace": label_value(&ns),
+                "ferrolb.io/service-name": label_value(&svc),
+            });
+            let obj = json!({ "apiVersion": API_VERSION, "kind": "ServiceL2Status", "metadata": { "name": name, "labels": labels }, "spec": {} });
+            api.patch(&name, &self.apply(), &Patch::Apply(obj))
+                .await
+                .map_err(|e| api_err(what.clone(), e))?;
+            let st = json!({ "apiVersion": API_VERSION, "kind": "ServiceL2Status", "status": s });
+            api.patch_status(&name, &self.apply(), &Patch::Apply(st))
+                .await
+                .map_err(|e| api_err(format!("{what} status"), e))?;
+            keep.insert(name);
+        }
+        let lp = kube::api::ListParams::default().labels(&format!("{NODE_LABEL}={node_label}"));
+        let existing = api
+            .list(&lp)
+            .await
+            .map_err(|e| api_err(format!("ServiceL2Status of node {}", status.node), e))?;
+        for o in existing {
+            let Some(name) = o.metadata.name else {
+                continue;
+            };
+            if !keep.contains(&name) {
+                match api.delete(&name, &Default::default()).await {
+                    Ok(_) => {}
+                    Err(kube::Error::Api(s)) if s.code == 404 => {}
+                    Err(e) => {
+                        return Err(api_err(
+                            format!("ServiceL2Status {}/{name}", self.namespace),
+                            e,
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// FerroLB's namespace.
     pub fn namespace(&self) -> &str {
         &self.namespace
@@ -348,9 +434,8 @@ impl StatusSink for KubeSink {
         first.map_or(Ok(()), Err)
     }
 
-    async fn write_speaker(&self, _status: &SpeakerStatusFile) -> Result<(), SourceError> {
-        // ServiceL2Status/ServiceBGPStatus objects are written by the speaker itself.
-        Ok(())
+    async fn write_speaker(&self, status: &SpeakerStatusFile) -> Result<(), SourceError> {
+        self.write_l2_statuses(status).await
     }
 
     async fn emit_events(&self, events: &[EventRecord]) -> Result<(), SourceError> {

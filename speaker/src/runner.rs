@@ -1,12 +1,12 @@
-//! The speaker on the file source: elect, answer, publish `status/speaker-<node>.yaml`.
+//! The speaker's loop, the same on either source: elect, answer, publish status
+//! (`status/speaker-<node>.yaml`, or `ServiceL2Status` objects) and Events.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use ferrolb_crds::source::status::{EventRecord, ObjectRef, SpeakerStatusFile};
-use ferrolb_crds::source::{FileSource, SnapshotSource};
+use ferrolb_crds::source::{SnapshotSource, StatusSink};
 use k8s_openapi::jiff::Timestamp;
 use tokio::sync::watch;
 
@@ -70,15 +70,14 @@ impl Tasks {
 
 /// Runs until `shutdown` fires.
 pub async fn run(
-    dir: PathBuf,
+    source: &impl SnapshotSource,
+    sink: &impl StatusSink,
     opts: SpeakerOptions,
     metrics: Arc<L2Metrics>,
     ready: watch::Sender<bool>,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    let source = FileSource::new(&dir);
-    let watch = source.watch()?;
-    let mut rx = watch.snapshots();
+    let mut rx = source.snapshots();
     let mut tasks = Tasks::default();
     let mut last_status: Option<SpeakerStatusFile> = None;
     let mut last_unannounced = Vec::new();
@@ -143,10 +142,11 @@ pub async fn run(
                     event_time: Timestamp::now().to_string(),
                 })
                 .collect();
-            if let Err(e) = source
-                .write_speaker_sync(&p.status)
-                .and_then(|()| source.emit_events_sync(&events))
-            {
+            let written = match sink.write_speaker(&p.status).await {
+                Ok(()) => sink.emit_events(&events).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = written {
                 tracing::warn!(error = %e, "cannot write speaker status");
             } else {
                 last_status = Some(p.status.clone());
