@@ -11,4 +11,5 @@ pub mod source;
 pub mod v1beta1;
 
 pub use snapshot::ClusterSnapshot;
+pub mod process;
 pub mod serve;

@@ -4,6 +4,7 @@ use k8s_openapi::api::core::v1::{Namespace, Node, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 
 use crate::config::{Config, ConfigError, ConfigInput};
+use crate::source::yaml::Object;
 use crate::v1beta1::{
     BFDProfile, BGPAdvertisement, BGPPeer, Community, IPAddressPool, L2Advertisement,
 };
@@ -54,6 +55,23 @@ impl ClusterSnapshot {
     /// The validated configuration and the problems found.
     pub fn config(&self) -> (Config, Vec<ConfigError>) {
         Config::build(&self.config_input())
+    }
+
+    /// Adds one object to its list.
+    pub fn add(&mut self, o: Object) {
+        match o {
+            Object::IPAddressPool(x) => self.pools.push(x),
+            Object::L2Advertisement(x) => self.l2_advertisements.push(x),
+            Object::BGPAdvertisement(x) => self.bgp_advertisements.push(x),
+            Object::BGPPeer(x) => self.peers.push(x),
+            Object::Community(x) => self.communities.push(x),
+            Object::BFDProfile(x) => self.bfd_profiles.push(x),
+            Object::Service(x) => self.services.push(x),
+            Object::Node(x) => self.nodes.push(x),
+            Object::Namespace(x) => self.namespaces.push(x),
+            Object::Secret(x) => self.secrets.push(x),
+            Object::EndpointSlice(x) => self.endpoint_slices.push(x),
+        }
     }
 
     /// Sorts every list by namespace and name.

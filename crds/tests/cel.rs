@@ -255,15 +255,7 @@ fn cel_rejects_each_bad_object_with_a_message_naming_the_field() {
 fn config_model_rejects_what_cel_rejects() {
     for (what, yaml, _) in bad_cases() {
         let mut snap = ClusterSnapshot::default();
-        match one(&yaml) {
-            Object::IPAddressPool(x) => snap.pools.push(x),
-            Object::L2Advertisement(x) => snap.l2_advertisements.push(x),
-            Object::BGPAdvertisement(x) => snap.bgp_advertisements.push(x),
-            Object::BGPPeer(x) => snap.peers.push(x),
-            Object::Community(x) => snap.communities.push(x),
-            Object::BFDProfile(x) => snap.bfd_profiles.push(x),
-            _ => unreachable!(),
-        }
+        snap.add(one(&yaml));
         let (config, errors) = Config::build(&snap.config_input());
         assert!(!errors.is_empty(), "config model accepted: {what}");
         let total = config.pools.len()

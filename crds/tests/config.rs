@@ -7,23 +7,14 @@ use std::path::Path;
 use ferrolb_crds::ClusterSnapshot;
 use ferrolb_crds::config::{CommunityValue, Config, ConfigError, PeerAsn};
 use ferrolb_crds::source::FileSource;
-use ferrolb_crds::source::yaml::{Object, parse_file};
+use ferrolb_crds::source::yaml::parse_file;
 
 fn snapshot(yaml: &str) -> ClusterSnapshot {
     let (objs, errs) = parse_file(Path::new("t.yaml"), yaml);
     assert!(errs.is_empty(), "{errs:?}");
     let mut s = ClusterSnapshot::default();
     for (_, o) in objs {
-        match o {
-            Object::IPAddressPool(x) => s.pools.push(x),
-            Object::L2Advertisement(x) => s.l2_advertisements.push(x),
-            Object::BGPAdvertisement(x) => s.bgp_advertisements.push(x),
-            Object::BGPPeer(x) => s.peers.push(x),
-            Object::Community(x) => s.communities.push(x),
-            Object::BFDProfile(x) => s.bfd_profiles.push(x),
-            Object::Secret(x) => s.secrets.push(x),
-            other => panic!("unexpected {}", other.kind()),
-        }
+        s.add(o);
     }
     s
 }

@@ -70,43 +70,13 @@ struct Args {
     log_level: String,
 }
 
-fn init_logging(args: &Args) {
-    let filter = tracing_subscriber::EnvFilter::try_new(&args.log_level)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let b = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match args.log_format {
-        LogFormat::Text => b.init(),
-        LogFormat::Json => b.json().init(),
-    }
-}
-
-fn shutdown_signal() -> watch::Receiver<bool> {
-    let (tx, rx) = watch::channel(false);
-    tokio::spawn(async move {
-        let term = async {
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(mut s) => {
-                    s.recv().await;
-                }
-                Err(_) => std::future::pending::<()>().await,
-            }
-        };
-        tokio::select! {
-            _ = term => {},
-            _ = tokio::signal::ctrl_c() => {},
-        }
-        tracing::info!("shutting down");
-        let _ = tx.send(true);
-    });
-    rx
-}
-
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    init_logging(&args);
+    ferrolb_crds::process::init_logging(
+        matches!(args.log_format, LogFormat::Json),
+        &args.log_level,
+    );
     match run(args).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
@@ -144,7 +114,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         },
         rescan: Duration::from_secs(args.interface_rescan_seconds.max(1)),
     };
-    let shutdown = shutdown_signal();
+    let shutdown = ferrolb_crds::process::shutdown_signal();
     let result = match args.source {
         SourceKind::File => {
             let dir = args

@@ -13,7 +13,7 @@ use super::status::{
     EventRecord, PoolStatusRecord, PoolsStatusFile, ServiceStatusRecord, ServicesStatusFile,
     SpeakerStatusFile,
 };
-use super::yaml::{Object, Origin, parse_file};
+use super::yaml::{Origin, parse_file};
 use super::{Loaded, SnapshotSource, SourceError, StatusSink};
 use crate::snapshot::ClusterSnapshot;
 
@@ -96,7 +96,7 @@ impl FileSource {
                     continue;
                 }
                 seen.insert((obj.kind(), key), origin);
-                add(&mut snap, obj);
+                snap.add(obj);
             }
         }
         match self.read_services() {
@@ -322,22 +322,6 @@ fn is_yaml(p: &Path) -> bool {
         .and_then(|n| n.to_str())
         .is_some_and(|n| n.starts_with('.'));
     !hidden && matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"))
-}
-
-fn add(s: &mut ClusterSnapshot, o: Object) {
-    match o {
-        Object::IPAddressPool(x) => s.pools.push(x),
-        Object::L2Advertisement(x) => s.l2_advertisements.push(x),
-        Object::BGPAdvertisement(x) => s.bgp_advertisements.push(x),
-        Object::BGPPeer(x) => s.peers.push(x),
-        Object::Community(x) => s.communities.push(x),
-        Object::BFDProfile(x) => s.bfd_profiles.push(x),
-        Object::Service(x) => s.services.push(x),
-        Object::Node(x) => s.nodes.push(x),
-        Object::Namespace(x) => s.namespaces.push(x),
-        Object::Secret(x) => s.secrets.push(x),
-        Object::EndpointSlice(x) => s.endpoint_slices.push(x),
-    }
 }
 
 /// Puts the controller's output back on the Services, as the API server would hold

@@ -3,7 +3,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 
 use ferrolb_crds::ClusterSnapshot;
-use ferrolb_crds::source::yaml::{Object, parse_file};
+use ferrolb_crds::source::yaml::parse_file;
 use proptest::prelude::*;
 
 use super::*;
@@ -79,14 +79,7 @@ fn snapshot(yaml: &str) -> ClusterSnapshot {
     assert!(errs.is_empty(), "{errs:?}");
     let mut s = ClusterSnapshot::default();
     for (_, o) in objs {
-        match o {
-            Object::IPAddressPool(x) => s.pools.push(x),
-            Object::L2Advertisement(x) => s.l2_advertisements.push(x),
-            Object::Service(x) => s.services.push(x),
-            Object::Node(x) => s.nodes.push(x),
-            Object::EndpointSlice(x) => s.endpoint_slices.push(x),
-            other => panic!("unexpected {}", other.kind()),
-        }
+        s.add(o);
     }
     s
 }
