@@ -2,6 +2,7 @@
 //! node, by ARP/NDP (layer 2) or BGP.
 
 pub mod announce;
+pub mod bgp;
 pub mod election;
 pub mod layer2;
 pub mod metrics;

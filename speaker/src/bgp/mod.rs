@@ -1,0 +1,4 @@
+//! BGP mode: sessions to the configured peers and the routes they carry.
+
+pub mod fsm;
+pub mod notification;
