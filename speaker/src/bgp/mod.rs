@@ -2,3 +2,4 @@
 
 pub mod fsm;
 pub mod notification;
+pub mod packet;
