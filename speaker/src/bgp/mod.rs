@@ -1,5 +1,7 @@
 //! BGP mode: sessions to the configured peers and the routes they carry.
 
+pub mod adj_out;
 pub mod fsm;
 pub mod notification;
 pub mod packet;
+pub mod update;

@@ -1,0 +1,176 @@
+//! What a session has told its peer, and the UPDATEs that bring the peer to a new
+//! desired set (pure). Only differences are sent; prefixes sharing attributes go in
+//! the same UPDATEs.
+
+use std::collections::BTreeMap;
+
+use ipnet::IpNet;
+
+use super::update::{Attrs, Encoding, announce, end_of_rib, withdraw};
+
+/// Routes advertised to one peer.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AdjOut {
+    advertised: BTreeMap<IpNet, Attrs>,
+}
+
+fn is_v6(p: &IpNet) -> bool {
+    matches!(p, IpNet::V6(_))
+}
+
+impl AdjOut {
+    /// What the peer has from us.
+    pub fn advertised(&self) -> &BTreeMap<IpNet, Attrs> {
+        &self.advertised
+    }
+
+    /// Forgets everything (the session went down: the peer dropped our routes).
+    pub fn clear(&mut self) {
+        self.advertised.clear();
+    }
+
+    /// The UPDATEs that turn what the peer has into `desired`: withdrawals first,
+    /// then announcements grouped by attributes. Records `desired` as advertised.
+    pub fn diff(&mut self, desired: &BTreeMap<IpNet, Attrs>, enc: Encoding) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        let gone: Vec<IpNet> = self
+            .advertised
+            .keys()
+            .filter(|p| !desired.contains_key(p))
+            .copied()
+            .collect();
+        for fam in [false, true] {
+            let w: Vec<IpNet> = gone.iter().filter(|p| is_v6(p) == fam).copied().collect();
+            if !w.is_empty() {
+                out.extend(withdraw(&w));
+            }
+        }
+        let mut groups: BTreeMap<(bool, &Attrs), Vec<IpNet>> = BTreeMap::new();
+        for (p, a) in desired {
+            if self.advertised.get(p) != Some(a) {
+                groups.entry((is_v6(p), a)).or_default().push(*p);
+            }
+        }
+        for ((_, attrs), prefixes) in groups {
+            out.extend(announce(&prefixes, attrs, enc));
+        }
+        self.advertised = desired.clone();
+        out
+    }
+
+    /// The whole table after the session came up (or the peer asked for a
+    /// refresh), followed by End-of-RIB for each family.
+    pub fn full(
+        &mut self,
+        desired: &BTreeMap<IpNet, Attrs>,
+        enc: Encoding,
+        v4: bool,
+        v6: bool,
+    ) -> Vec<Vec<u8>> {
+        self.advertised.clear();
+        let mut out = self.diff(desired, enc);
+        if v4 {
+            out.push(end_of_rib(false));
+        }
+        if v6 {
+            out.push(end_of_rib(true));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bgp::packet::{Message, decode};
+
+    fn attrs(nh: &str, communities: Vec<u32>) -> Attrs {
+        Attrs {
+            as_path: vec![64512],
+            next_hop: nh.parse().unwrap(),
+            local_pref: None,
+            communities,
+            large_communities: vec![],
+        }
+    }
+
+    fn table(entries: &[(&str, Attrs)]) -> BTreeMap<IpNet, Attrs> {
+        entries
+            .iter()
+            .map(|(p, a)| (p.parse().unwrap(), a.clone()))
+            .collect()
+    }
+
+    const ENC: Encoding = Encoding {
+        four_byte_asn: true,
+    };
+
+    #[test]
+    fn only_changes_are_sent() {
+        let a = attrs("10.0.0.11", vec![]);
+        let mut adj = AdjOut::default();
+        let mut want = table(&[
+            ("198.51.100.1/32", a.clone()),
+            ("198.51.100.2/32", a.clone()),
+        ]);
+        let first = adj.full(&want, ENC, true, false);
+        assert_eq!(
+            first.len(),
+            2,
+            "one UPDATE for both prefixes, then End-of-RIB"
+        );
+        // A new Service: one UPDATE carrying only its prefix (5 NLRI bytes).
+        want.insert("198.51.100.3/32".parse().unwrap(), a.clone());
+        let next = adj.diff(&want, ENC);
+        assert_eq!(next.len(), 1);
+        assert!(next[0].ends_with(&[32, 198, 51, 100, 3]));
+        assert_eq!(
+            next[0].len(),
+            19 + 4 + 20 + 5,
+            "header, lengths, ORIGIN+AS_PATH+NEXT_HOP, one prefix"
+        );
+        // Nothing changed: nothing sent.
+        assert!(adj.diff(&want, ENC).is_empty());
+        // One removed, one with a new community: a withdrawal and one announcement.
+        want.remove(&"198.51.100.1/32".parse().unwrap());
+        want.insert(
+            "198.51.100.2/32".parse().unwrap(),
+            attrs("10.0.0.11", vec![7]),
+        );
+        let msgs = adj.diff(&want, ENC);
+        assert_eq!(msgs.len(), 2);
+        assert_eq!(
+            &msgs[0][19..],
+            &[0, 5, 32, 198, 51, 100, 1, 0, 0],
+            "withdrawals go first"
+        );
+        assert!(msgs[1].ends_with(&[32, 198, 51, 100, 2]));
+        for m in &msgs {
+            assert!(matches!(decode(m), Ok(Message::Update(_))));
+        }
+    }
+
+    #[test]
+    fn families_and_attribute_sets_are_grouped() {
+        let a = attrs("10.0.0.11", vec![]);
+        let b = attrs("10.0.0.11", vec![1]);
+        let six = attrs("fd00::11", vec![]);
+        let mut adj = AdjOut::default();
+        let want = table(&[
+            ("10.0.0.1/32", a.clone()),
+            ("10.0.0.2/32", b.clone()),
+            ("10.0.0.3/32", a),
+            ("fd00::1/128", six.clone()),
+            ("fd00::2/128", six),
+        ]);
+        let msgs = adj.full(&want, ENC, true, true);
+        assert_eq!(
+            msgs.len(),
+            3 + 2,
+            "IPv4 with a, IPv4 with b, IPv6, and two End-of-RIBs"
+        );
+        assert_eq!(adj.advertised().len(), 5);
+        adj.clear();
+        assert!(adj.advertised().is_empty());
+    }
+}
