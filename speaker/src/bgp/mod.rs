@@ -4,4 +4,6 @@ pub mod adj_out;
 pub mod fsm;
 pub mod notification;
 pub mod packet;
+pub mod routes;
+pub mod socket;
 pub mod update;
