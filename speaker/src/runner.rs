@@ -11,7 +11,8 @@ use k8s_openapi::jiff::Timestamp;
 use tokio::sync::watch;
 
 use crate::announce::plan;
-use crate::election::l2_assignments;
+use crate::bgp::manager::BgpSpeaker;
+use crate::election::{NodeView, l2_assignments};
 use crate::layer2::announcer::AnnouncePolicy;
 use crate::layer2::interfaces;
 use crate::layer2::task::IfaceTask;
@@ -81,6 +82,7 @@ pub async fn run(
     let mut tasks = Tasks::default();
     let mut last_status: Option<SpeakerStatusFile> = None;
     let mut last_unannounced = Vec::new();
+    let mut bgp = BgpSpeaker::default();
     let mut rescan = tokio::time::interval(opts.rescan);
     rescan.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -93,6 +95,18 @@ pub async fn run(
             }
         };
         let (config, _) = loaded.snapshot.config();
+        let me = loaded
+            .snapshot
+            .nodes
+            .iter()
+            .find(|n| n.metadata.name.as_deref() == Some(opts.node.as_str()))
+            .map(NodeView::from_node)
+            .unwrap_or(NodeView {
+                name: opts.node.clone(),
+                labels: Default::default(),
+                usable: false,
+            });
+        bgp.apply(&loaded.snapshot, &config, &opts.class, &me).await;
         let (assignments, unannounced) =
             l2_assignments(&loaded.snapshot, &config, &opts.class, None);
         if unannounced != last_unannounced {
@@ -159,7 +173,8 @@ pub async fn run(
             _ = shutdown.changed() => break,
         }
     }
-    // Stop answering before exiting.
+    // Stop answering and close sessions (with a Cease NOTIFICATION) before exiting.
     drop(tasks);
+    bgp.stop_all().await;
     Ok(())
 }

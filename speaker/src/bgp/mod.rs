@@ -2,8 +2,10 @@
 
 pub mod adj_out;
 pub mod fsm;
+pub mod manager;
 pub mod notification;
 pub mod packet;
 pub mod routes;
+pub mod session;
 pub mod socket;
 pub mod update;

@@ -1,0 +1,87 @@
+//! The sessions of one node: one per BGPPeer that selects the node, restarted when
+//! the peer's configuration changes, fed the routes computed for it.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+use ferrolb_crds::ClusterSnapshot;
+use ferrolb_crds::config::{Config, Peer};
+
+use super::routes::{peers_for, routes};
+use super::session::{Session, SessionStatus};
+use crate::election::NodeView;
+
+/// All BGP sessions of this node.
+#[derive(Default)]
+pub struct BgpSpeaker {
+    sessions: BTreeMap<String, (Peer, Session)>,
+}
+
+/// The node's IPv4 InternalIP (its default BGP identifier).
+pub fn node_router_id(snap: &ClusterSnapshot, node: &str) -> Option<Ipv4Addr> {
+    snap.nodes
+        .iter()
+        .find(|n| n.metadata.name.as_deref() == Some(node))?
+        .status
+        .as_ref()?
+        .addresses
+        .as_ref()?
+        .iter()
+        .filter(|a| a.type_ == "InternalIP")
+        .find_map(|a| a.address.parse::<Ipv4Addr>().ok())
+}
+
+impl BgpSpeaker {
+    /// Brings the sessions in line with the configuration and the routes.
+    pub async fn apply(
+        &mut self,
+        snap: &ClusterSnapshot,
+        config: &Config,
+        class: &str,
+        node: &NodeView,
+    ) {
+        let router_id = node_router_id(snap, &node.name);
+        let wanted: BTreeMap<&str, &Peer> = peers_for(config, node)
+            .into_iter()
+            .map(|p| (p.name.as_str(), p))
+            .collect();
+        let stale: Vec<String> = self
+            .sessions
+            .iter()
+            .filter(|(name, (peer, _))| wanted.get(name.as_str()).is_none_or(|w| *w != peer))
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in stale {
+            if let Some((_, s)) = self.sessions.remove(&name) {
+                tracing::info!(peer = %name, "stopping session (peer removed or changed)");
+                s.stop().await;
+            }
+        }
+        for (name, peer) in wanted {
+            let table = routes(snap, config, class, node, peer);
+            match self.sessions.get(name) {
+                Some((_, s)) => s.set_routes(table),
+                None => {
+                    tracing::info!(peer = %name, address = %peer.address, "starting session");
+                    let s = Session::start(peer.clone(), router_id, table);
+                    self.sessions.insert(name.to_string(), (peer.clone(), s));
+                }
+            }
+        }
+    }
+
+    /// Every session's status, by peer name.
+    pub fn statuses(&self) -> BTreeMap<String, SessionStatus> {
+        self.sessions
+            .iter()
+            .map(|(n, (_, s))| (n.clone(), s.status()))
+            .collect()
+    }
+
+    /// Ends every session with a Cease NOTIFICATION.
+    pub async fn stop_all(&mut self) {
+        for (_, (_, s)) in std::mem::take(&mut self.sessions) {
+            s.stop().await;
+        }
+    }
+}

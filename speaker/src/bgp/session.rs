@@ -1,0 +1,438 @@
+//! The thin async driver of one BGP session: it owns the socket and the timers,
+//! feeds events to the [`Fsm`] and executes its actions. Nothing here decides.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferrolb_crds::config::{Peer, PeerAsn};
+use ipnet::IpNet;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use super::adj_out::AdjOut;
+use super::fsm::{Action, Event, Expect, Fsm, Negotiated, PeerAsnRule, State};
+use super::packet::{self, LocalOpen, Message};
+use super::routes::RouteSpec;
+use super::update::{Attrs, Encoding};
+
+/// Desired routes toward one peer.
+pub type Table = BTreeMap<IpNet, RouteSpec>;
+
+/// What a session reports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionStatus {
+    /// FSM state.
+    pub state: State,
+    /// Prefixes the peer has from us.
+    pub advertised: usize,
+    /// Why the last session ended, if it did.
+    pub last_error: Option<String>,
+}
+
+/// A running session.
+pub struct Session {
+    routes: watch::Sender<Arc<Table>>,
+    status: watch::Receiver<SessionStatus>,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Session {
+    /// Starts the session (it connects and retries by itself).
+    pub fn start(peer: Peer, router_id: Option<Ipv4Addr>, table: Table) -> Session {
+        let (routes, routes_rx) = watch::channel(Arc::new(table));
+        let (status_tx, status) = watch::channel(SessionStatus {
+            state: State::Idle,
+            advertised: 0,
+            last_error: None,
+        });
+        let (stop, stop_rx) = watch::channel(false);
+        let task = tokio::spawn(Driver::new(peer, router_id, routes_rx, status_tx).run(stop_rx));
+        Session {
+            routes,
+            status,
+            stop,
+            task,
+        }
+    }
+
+    /// Replaces the desired routes; only the difference is sent.
+    pub fn set_routes(&self, table: Table) {
+        if **self.routes.borrow() != table {
+            self.routes.send_replace(Arc::new(table));
+        }
+    }
+
+    /// The latest status.
+    pub fn status(&self) -> SessionStatus {
+        self.status.borrow().clone()
+    }
+
+    /// A receiver of status changes.
+    pub fn watch_status(&self) -> watch::Receiver<SessionStatus> {
+        self.status.clone()
+    }
+
+    /// Ends the session with a Cease NOTIFICATION and waits (briefly) for it to go out.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let mut task = self.task;
+        if tokio::time::timeout(Duration::from_secs(2), &mut task)
+            .await
+            .is_err()
+        {
+            task.abort();
+        }
+    }
+}
+
+type Connecting = Pin<Box<dyn std::future::Future<Output = std::io::Result<TcpStream>> + Send>>;
+
+struct Conn {
+    stream: TcpStream,
+    buf: Vec<u8>,
+    local: IpAddr,
+}
+
+struct Driver {
+    peer: Peer,
+    router_id: Option<Ipv4Addr>,
+    fsm: Fsm,
+    routes: watch::Receiver<Arc<Table>>,
+    status: watch::Sender<SessionStatus>,
+    conn: Option<Conn>,
+    connecting: Option<Connecting>,
+    retry: Option<Instant>,
+    hold: Option<Instant>,
+    keepalive: Option<Instant>,
+    adj: AdjOut,
+    negotiated: Option<Negotiated>,
+}
+
+async fn sleep_opt(t: Option<Instant>) {
+    match t {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn connect(peer: Peer) -> std::io::Result<TcpStream> {
+    let domain = match peer.address {
+        IpAddr::V4(_) => socket2::Domain::IPV4,
+        IpAddr::V6(_) => socket2::Domain::IPV6,
+    };
+    let s = socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;
+    if let Some(src) = peer.source_address {
+        s.bind(&SocketAddr::new(src, 0).into())?;
+    }
+    if let Some(vrf) = &peer.vrf {
+        s.bind_device(Some(vrf.as_bytes()))?;
+    }
+    if let Some(pw) = &peer.password {
+        super::socket::set_md5(&s, peer.address, pw.as_bytes())?;
+    }
+    // eBGP peers are one hop away unless multihop is asked for (TTL 1, as FRR).
+    let ebgp =
+        !matches!(peer.peer_asn, PeerAsn::Internal) && peer.peer_asn != PeerAsn::Fixed(peer.my_asn);
+    let ttl = if peer.ebgp_multihop {
+        Some(255)
+    } else if ebgp {
+        Some(1)
+    } else {
+        None
+    };
+    if let Some(ttl) = ttl {
+        match peer.address {
+            IpAddr::V4(_) => s.set_ttl_v4(ttl)?,
+            IpAddr::V6(_) => s.set_unicast_hops_v6(ttl)?,
+        }
+    }
+    s.set_nonblocking(true)?;
+    let sock = tokio::net::TcpSocket::from_std_stream(s.into());
+    let stream = tokio::time::timeout(
+        peer.connect_time.max(Duration::from_secs(1)),
+        sock.connect(SocketAddr::new(peer.address, peer.port)),
+    )
+    .await
+    .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"))??;
+    stream.set_nodelay(true)?;
+    Ok(stream)
+}
+
+impl Driver {
+    fn new(
+        peer: Peer,
+        router_id: Option<Ipv4Addr>,
+        routes: watch::Receiver<Arc<Table>>,
+        status: watch::Sender<SessionStatus>,
+    ) -> Self {
+        let expect = Expect {
+            local_asn: peer.my_asn,
+            router_id: router_id
+                .or(peer.router_id)
+                .unwrap_or(Ipv4Addr::UNSPECIFIED),
+            peer_asn: match peer.peer_asn {
+                PeerAsn::Fixed(a) => PeerAsnRule::Fixed(a),
+                PeerAsn::Internal => PeerAsnRule::Internal,
+                PeerAsn::External => PeerAsnRule::External,
+            },
+            hold_time: peer.hold_time,
+            keepalive: peer.keepalive_time,
+            connect_retry: peer.connect_time,
+        };
+        Driver {
+            fsm: Fsm::new(expect),
+            peer,
+            router_id,
+            routes,
+            status,
+            conn: None,
+            connecting: None,
+            retry: None,
+            hold: None,
+            keepalive: None,
+            adj: AdjOut::default(),
+            negotiated: None,
+        }
+    }
+
+    fn publish(&self, last_error: Option<String>) {
+        self.status.send_modify(|s| {
+            s.state = self.fsm.state();
+            s.advertised = self.adj.advertised().len();
+            if last_error.is_some() {
+                s.last_error = last_error;
+            }
+        });
+    }
+
+    async fn run(mut self, mut stop: watch::Receiver<bool>) {
+        let mut actions = self.fsm.handle(Event::ManualStart);
+        loop {
+            self.execute(actions).await;
+            let ev = tokio::select! {
+                _ = stop.changed() => {
+                    let a = self.fsm.handle(Event::ManualStop);
+                    self.execute(a).await;
+                    return;
+                }
+                _ = sleep_opt(self.retry) => { self.retry = None; Event::ConnectRetryTimerExpired }
+                _ = sleep_opt(self.hold) => { self.hold = None; Event::HoldTimerExpired }
+                _ = sleep_opt(self.keepalive) => { self.keepalive = None; Event::KeepaliveTimerExpired }
+                r = async { match self.connecting.as_mut() { Some(c) => c.await, None => std::future::pending().await } } => {
+                    self.connecting = None;
+                    match r {
+                        Ok(stream) => {
+                            let local = stream.local_addr().map(|a| a.ip()).unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+                            self.conn = Some(Conn { stream, buf: Vec::with_capacity(4096), local });
+                            Event::TcpConnected
+                        }
+                        Err(e) => {
+                            tracing::debug!(peer = %self.peer.name, error = %e, "cannot connect");
+                            Event::TcpConnectFailed
+                        }
+                    }
+                }
+                r = async { match self.conn.as_mut() { Some(c) => { let mut b = [0u8; 8192]; c.stream.read(&mut b).await.map(|n| b[..n].to_vec()) } None => std::future::pending().await } } => {
+                    match r {
+                        Ok(bytes) if !bytes.is_empty() => {
+                            if let Some(c) = self.conn.as_mut() {
+                                c.buf.extend_from_slice(&bytes);
+                            }
+                            actions = self.drain_messages();
+                            continue;
+                        }
+                        _ => Event::TcpClosed,
+                    }
+                }
+                c = self.routes.changed(), if self.fsm.state() == State::Established => {
+                    if c.is_err() { return; }
+                    actions = vec![];
+                    self.send_diff().await;
+                    continue;
+                }
+            };
+            actions = self.fsm.handle(ev);
+        }
+    }
+
+    /// Handles every whole message in the buffer, in order.
+    fn drain_messages(&mut self) -> Vec<Action> {
+        let mut actions = Vec::new();
+        while let Some(c) = self.conn.as_mut() {
+            let ev = match packet::frame(&c.buf) {
+                Ok(None) => break,
+                Ok(Some(n)) => {
+                    let msg: Vec<u8> = c.buf.drain(..n).collect();
+                    match packet::decode(&msg) {
+                        Ok(Message::Open(o)) => Event::OpenReceived(o),
+                        Ok(Message::Update(_)) => Event::UpdateReceived,
+                        Ok(Message::Keepalive) => Event::KeepaliveReceived,
+                        Ok(Message::Notification(n)) => Event::NotificationReceived(n),
+                        Ok(Message::RouteRefresh(..)) => Event::RouteRefreshReceived,
+                        Err(n) => Event::MessageInvalid(n),
+                    }
+                }
+                Err(n) => Event::MessageInvalid(n),
+            };
+            let stop = matches!(
+                ev,
+                Event::MessageInvalid(_) | Event::NotificationReceived(_)
+            );
+            if let Event::NotificationReceived(n) | Event::MessageInvalid(n) = &ev {
+                tracing::warn!(peer = %self.peer.name, notification = %n, received = matches!(ev, Event::NotificationReceived(_)), "session error");
+            }
+            actions.extend(self.fsm.handle(ev));
+            if stop {
+                break;
+            }
+        }
+        actions
+    }
+
+    fn attrs(&self, spec: &RouteSpec, local: IpAddr) -> Attrs {
+        let ibgp = self.peer.is_ibgp();
+        Attrs {
+            as_path: if ibgp { vec![] } else { vec![self.peer.my_asn] },
+            next_hop: local,
+            local_pref: if ibgp {
+                spec.local_pref.or(Some(100))
+            } else {
+                None
+            },
+            communities: spec.communities.clone(),
+            large_communities: spec.large_communities.clone(),
+        }
+    }
+
+    /// The desired table with session attributes; prefixes of the family the
+    /// session has no next hop for are left out.
+    fn desired(&self) -> BTreeMap<IpNet, Attrs> {
+        let Some(local) = self.conn.as_ref().map(|c| c.local) else {
+            return BTreeMap::new();
+        };
+        let table = self.routes.borrow().clone();
+        table
+            .iter()
+            .filter(|(p, _)| {
+                matches!(
+                    (p, local),
+                    (IpNet::V4(_), IpAddr::V4(_)) | (IpNet::V6(_), IpAddr::V6(_))
+                )
+            })
+            .map(|(p, s)| (*p, self.attrs(s, local)))
+            .collect()
+    }
+
+    fn encoding(&self) -> Encoding {
+        Encoding {
+            four_byte_asn: self.negotiated.as_ref().is_some_and(|n| n.four_byte_asn),
+        }
+    }
+
+    async fn write(&mut self, bytes: &[u8]) -> bool {
+        let Some(c) = self.conn.as_mut() else {
+            return false;
+        };
+        match c.stream.write_all(bytes).await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::debug!(peer = %self.peer.name, error = %e, "write failed");
+                false
+            }
+        }
+    }
+
+    async fn send_all(&mut self, msgs: Vec<Vec<u8>>) {
+        // One buffered write for many UPDATEs.
+        let joined: Vec<u8> = msgs.concat();
+        if !joined.is_empty() && !self.write(&joined).await {
+            let a = self.fsm.handle(Event::TcpClosed);
+            Box::pin(self.execute(a)).await;
+        }
+        self.publish(None);
+    }
+
+    async fn send_diff(&mut self) {
+        let desired = self.desired();
+        let msgs = self.adj.diff(&desired, self.encoding());
+        self.send_all(msgs).await;
+    }
+
+    async fn execute(&mut self, actions: Vec<Action>) {
+        let now = Instant::now();
+        for a in actions {
+            match a {
+                Action::StartConnection => {
+                    self.connecting = Some(Box::pin(connect(self.peer.clone())))
+                }
+                Action::Disconnect => {
+                    self.conn = None;
+                    self.connecting = None;
+                }
+                Action::SendOpen => {
+                    let local = self.conn.as_ref().map(|c| c.local);
+                    let router_id = self.router_id.or(self.peer.router_id).or(match local {
+                        Some(IpAddr::V4(a)) => Some(a),
+                        _ => None,
+                    });
+                    let open = LocalOpen {
+                        asn: self.peer.my_asn,
+                        hold_time: u16::try_from(self.peer.hold_time.as_secs()).unwrap_or(u16::MAX),
+                        router_id: router_id.unwrap_or(Ipv4Addr::new(0, 0, 0, 1)),
+                        ipv4: !self.peer.disable_mp || self.peer.address.is_ipv4(),
+                        ipv6: !self.peer.disable_mp || self.peer.address.is_ipv6(),
+                    };
+                    match packet::open(&open) {
+                        Ok(m) => {
+                            if !self.write(&m).await {
+                                let a = self.fsm.handle(Event::TcpClosed);
+                                Box::pin(self.execute(a)).await;
+                                return;
+                            }
+                        }
+                        Err(n) => {
+                            tracing::error!(peer = %self.peer.name, notification = %n, "cannot encode OPEN")
+                        }
+                    }
+                }
+                Action::SendKeepalive => {
+                    let _ = self.write(&packet::keepalive()).await;
+                }
+                Action::SendNotification(n) => {
+                    tracing::warn!(peer = %self.peer.name, notification = %n, "sending NOTIFICATION");
+                    let _ = self.write(&packet::notification(&n)).await;
+                }
+                Action::SendTable => {
+                    let desired = self.desired();
+                    let v4 = self.conn.as_ref().is_some_and(|c| c.local.is_ipv4());
+                    let msgs = self.adj.full(&desired, self.encoding(), v4, !v4);
+                    self.send_all(msgs).await;
+                }
+                Action::ArmConnectRetry(d) => self.retry = Some(now + d),
+                Action::StopConnectRetry => self.retry = None,
+                Action::ArmHold(d) => self.hold = Some(now + d),
+                Action::StopHold => self.hold = None,
+                Action::ArmKeepalive(d) => self.keepalive = Some(now + d),
+                Action::StopKeepalive => self.keepalive = None,
+                Action::SessionUp(n) => {
+                    tracing::info!(peer = %self.peer.name, address = %self.peer.address, peer_asn = n.peer_asn, hold = ?n.hold, "session established");
+                    self.negotiated = Some(n);
+                    self.publish(None);
+                }
+                Action::SessionDown(why) => {
+                    tracing::warn!(peer = %self.peer.name, reason = %why, "session down");
+                    self.adj.clear();
+                    self.negotiated = None;
+                    self.publish(Some(why));
+                }
+            }
+        }
+        self.publish(None);
+    }
+}
