@@ -165,3 +165,144 @@ fn bird_learns_our_route_with_its_attributes_and_loses_it_on_withdraw() {
         "withdrawing keeps the session"
     );
 }
+
+/// Starts BIRD in the client namespace with `protocols` and returns its socket.
+fn start_bird(lan: &mut Lan, dir: &Path, protocols: &str) -> (std::path::PathBuf, usize) {
+    let sock = dir.join("bird.ctl");
+    let conf = dir.join("bird.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "router id {};\nprotocol device {{}}\n{protocols}",
+            Lan::v4(0)
+        ),
+    )
+    .unwrap();
+    let client = lan.client.clone();
+    let h = lan
+        .spawn(
+            &client,
+            Path::new("bird"),
+            &[
+                "-f",
+                "-c",
+                conf.to_str().unwrap(),
+                "-s",
+                sock.to_str().unwrap(),
+                "-P",
+                dir.join("bird.pid").to_str().unwrap(),
+            ],
+            &dir.join("bird.log"),
+        )
+        .unwrap();
+    (sock, h)
+}
+
+#[test]
+fn ibgp_over_ipv6_with_md5_carries_local_pref_and_survives_a_peer_restart() {
+    if let Some(why) = unavailable() {
+        println!("SKIPPED: {why}");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("config.yaml"),
+        format!(
+            "apiVersion: ferrolb.io/v1beta1\nkind: IPAddressPool\nmetadata: {{name: v6}}\nspec: {{addresses: ['2001:db8:77::/120']}}\n\
+---\napiVersion: ferrolb.io/v1beta1\nkind: BGPAdvertisement\nmetadata: {{name: v6}}\nspec: {{localPref: 250}}\n\
+---\napiVersion: ferrolb.io/v1beta1\nkind: BGPPeer\nmetadata: {{name: rr}}\nspec: {{myASN: 64500, peerASN: 64500, peerAddress: '{router}', passwordSecret: {{name: md5}}, holdTime: 9s, connectTime: 1s, routerID: 10.77.0.11}}\n\
+---\napiVersion: v1\nkind: Secret\nmetadata: {{name: md5}}\ntype: kubernetes.io/basic-auth\nstringData: {{password: s3cret-key}}\n\
+---\napiVersion: v1\nkind: Node\nmetadata: {{name: n1}}\n\
+---\napiVersion: v1\nkind: Service\nmetadata: {{name: web6}}\nspec: {{type: LoadBalancer, ipFamilies: [IPv6], ports: [{{port: 80}}]}}\n",
+            router = Lan::v6(0),
+        ),
+    )
+    .unwrap();
+    let out = Command::new(binary("ferrolb-controller").unwrap())
+        .args(["--source", "file", "--once", "--dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut lan = Lan::new(1).unwrap();
+    let protocols = format!(
+        "protocol bgp n1 {{\n  local {r} as 64500;\n  neighbor {n} as 64500;\n  passive on;\n  password \"s3cret-key\";\n  hold time 9;\n  direct;\n  ipv6 {{ import all; export none; }};\n}}\n",
+        r = Lan::v6(0),
+        n = Lan::v6(1)
+    );
+    let (sock, bird) = start_bird(&mut lan, dir.path(), &protocols);
+    let node = lan.nodes[0].clone();
+    let args = [
+        "--source",
+        "file",
+        "--node",
+        "n1",
+        "--metrics-address",
+        "",
+        "--dir",
+        dir.path().to_str().unwrap(),
+    ];
+    lan.spawn(
+        &node,
+        &binary("ferrolb-speaker").unwrap(),
+        &args,
+        &dir.path().join("speaker.log"),
+    )
+    .unwrap();
+    let dump = |lan: &Lan| {
+        format!(
+            "--- bird\n{}\n--- bird log\n{}\n--- speaker\n{}",
+            birdc(lan, &sock, &["show", "protocols", "all", "n1"]),
+            std::fs::read_to_string(dir.path().join("bird.log")).unwrap_or_default(),
+            std::fs::read_to_string(dir.path().join("speaker.log")).unwrap_or_default()
+        )
+    };
+    let route = eventually(
+        Duration::from_secs(30),
+        "BIRD to learn 2001:db8:77::/128",
+        || {
+            Some(birdc(
+                &lan,
+                &sock,
+                &["show", "route", "all", "protocol", "n1"],
+            ))
+            .filter(|r| r.contains("2001:db8:77::/128"))
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}\n{}", dump(&lan)));
+    assert!(
+        route.contains(&format!("BGP.next_hop: {}", Lan::v6(1))),
+        "{route}"
+    );
+    assert!(route.contains("BGP.local_pref: 250"), "{route}");
+    assert!(
+        route.contains("BGP.as_path: \n")
+            || route.contains("BGP.as_path:\n")
+            || route.contains("[i]"),
+        "empty AS path on iBGP: {route}"
+    );
+    assert!(
+        birdc(&lan, &sock, &["show", "protocols", "all", "n1"]).contains("Neighbor AS:      64500")
+    );
+
+    // The router restarts: the speaker reconnects and the route comes back.
+    lan.stop(bird, "KILL").unwrap();
+    let _ = std::fs::remove_file(&sock);
+    let (sock2, _) = start_bird(&mut lan, dir.path(), &protocols);
+    assert_eq!(sock2, sock);
+    eventually(
+        Duration::from_secs(30),
+        "the route after BIRD restarted",
+        || {
+            Some(()).filter(|_| {
+                birdc(&lan, &sock, &["show", "route", "protocol", "n1"])
+                    .contains("2001:db8:77::/128")
+            })
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}\n{}", dump(&lan)));
+}

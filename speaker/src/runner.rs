@@ -109,6 +109,22 @@ pub async fn run(
         bgp.apply(&loaded.snapshot, &config, &opts.class, &me).await;
         let (assignments, unannounced) =
             l2_assignments(&loaded.snapshot, &config, &opts.class, None);
+        // Addresses that BGP announces are not "unannounced" for layer 2's sake.
+        let bgp_pools: std::collections::BTreeSet<&String> = config
+            .bgp_advertisements
+            .values()
+            .flat_map(|a| a.pools.iter())
+            .collect();
+        let unannounced: Vec<_> = unannounced
+            .into_iter()
+            .filter(|(_, ip, why)| {
+                *why != crate::election::NoOwner::NotAdvertised
+                    || !config
+                        .pools
+                        .values()
+                        .any(|p| p.contains(ip) && bgp_pools.contains(&p.name))
+            })
+            .collect();
         if unannounced != last_unannounced {
             for ((ns, name), ip, why) in
                 unannounced.iter().filter(|u| !last_unannounced.contains(u))
