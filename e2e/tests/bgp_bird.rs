@@ -94,7 +94,7 @@ fn bird_learns_our_route_with_its_attributes_and_loses_it_on_withdraw() {
         "--node",
         "n1",
         "--metrics-address",
-        "",
+        "127.0.0.1:7473",
         "--dir",
         dir.path().to_str().unwrap(),
     ];
@@ -145,6 +145,24 @@ fn bird_learns_our_route_with_its_attributes_and_loses_it_on_withdraw() {
     assert!(route.contains("(64512, 7, 9)"), "{route}");
     // (BIRD shows BGP.local_pref 100 on eBGP routes: its own default on import; the
     // absence of LOCAL_PREF in what we send is checked byte by byte in unit tests.)
+
+    // Metrics, from the node namespace's own loopback.
+    let metrics = lan
+        .exec(&node, &["python3", "-c", "import urllib.request;print(urllib.request.urlopen('http://127.0.0.1:7473/metrics').read().decode())"])
+        .unwrap();
+    let metrics = String::from_utf8_lossy(&metrics.stdout).to_string();
+    assert!(
+        metrics.contains("ferrolb_bgp_session_up{peer=\"bird\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("ferrolb_bgp_announced_prefixes{peer=\"bird\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("ferrolb_bgp_updates_sent_total{peer=\"bird\"} 2"),
+        "one UPDATE and the End-of-RIB: {metrics}"
+    );
 
     // The Service is deleted: its route is withdrawn.
     write_config(dir.path(), false);

@@ -12,7 +12,7 @@ use ferrolb_crds::serve::{Endpoints, serve};
 use ferrolb_crds::source::FileSource;
 use ferrolb_crds::source::kube::{KubeSink, KubeWatchOptions, watch_cluster};
 use ferrolb_speaker::layer2::announcer::AnnouncePolicy;
-use ferrolb_speaker::metrics::L2Metrics;
+use ferrolb_speaker::metrics::{BgpMetrics, L2Metrics};
 use ferrolb_speaker::runner::{self, SpeakerOptions};
 use prometheus_client::registry::Registry;
 use tokio::sync::watch;
@@ -89,6 +89,7 @@ async fn main() -> std::process::ExitCode {
 async fn run(args: Args) -> anyhow::Result<()> {
     let mut registry = Registry::default();
     let metrics = Arc::new(L2Metrics::new(&mut registry));
+    let bgp_metrics = Arc::new(BgpMetrics::new(&mut registry));
     let (ready_tx, ready_rx) = watch::channel(false);
     let mut server = None;
     if !args.metrics_address.is_empty() {
@@ -123,7 +124,16 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 .context("--dir is required with --source file")?;
             let source = FileSource::new(&dir);
             let watch = source.watch()?;
-            runner::run(&watch, &source, opts, metrics, ready_tx, shutdown).await
+            runner::run(
+                &watch,
+                &source,
+                opts,
+                metrics,
+                bgp_metrics,
+                ready_tx,
+                shutdown,
+            )
+            .await
         }
         SourceKind::Kube => {
             let client = kube::Client::try_default()
@@ -144,7 +154,16 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 "ferrolb-speaker",
                 Some(args.node.clone()),
             );
-            runner::run(&watch, &sink, opts, metrics, ready_tx, shutdown).await
+            runner::run(
+                &watch,
+                &sink,
+                opts,
+                metrics,
+                bgp_metrics,
+                ready_tx,
+                shutdown,
+            )
+            .await
         }
     };
     if let Some(t) = server {

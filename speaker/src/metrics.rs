@@ -63,3 +63,58 @@ impl L2Metrics {
         m
     }
 }
+
+/// Labels of per-peer BGP metrics.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PeerLabels {
+    /// The BGPPeer's name.
+    pub peer: String,
+}
+
+/// BGP metrics, named like MetalLB's.
+#[derive(Debug, Default)]
+pub struct BgpMetrics {
+    /// 1 while the session is Established.
+    pub session_up: Family<PeerLabels, Gauge>,
+    /// UPDATE messages sent.
+    pub updates_sent: Family<PeerLabels, Counter>,
+    /// Prefixes the peer has from us.
+    pub announced_prefixes: Family<PeerLabels, Gauge>,
+    /// NOTIFICATIONs sent because of an error (hold timer, malformed input, ...).
+    pub errors: Family<PeerLabels, Counter>,
+}
+
+impl BgpMetrics {
+    /// Creates and registers the metrics.
+    pub fn new(registry: &mut Registry) -> Self {
+        let m = BgpMetrics::default();
+        registry.register(
+            "ferrolb_bgp_session_up",
+            "1 while the BGP session with the peer is Established",
+            m.session_up.clone(),
+        );
+        registry.register(
+            "ferrolb_bgp_updates_sent",
+            "BGP UPDATE messages sent to the peer",
+            m.updates_sent.clone(),
+        );
+        registry.register(
+            "ferrolb_bgp_announced_prefixes",
+            "Prefixes announced to the peer",
+            m.announced_prefixes.clone(),
+        );
+        registry.register(
+            "ferrolb_bgp_session_errors",
+            "Sessions ended by an error with a NOTIFICATION sent",
+            m.errors.clone(),
+        );
+        m
+    }
+
+    /// The labels of a peer.
+    pub fn peer(name: &str) -> PeerLabels {
+        PeerLabels {
+            peer: name.to_string(),
+        }
+    }
+}

@@ -16,7 +16,7 @@ use crate::election::{NodeView, l2_assignments};
 use crate::layer2::announcer::AnnouncePolicy;
 use crate::layer2::interfaces;
 use crate::layer2::task::IfaceTask;
-use crate::metrics::L2Metrics;
+use crate::metrics::{BgpMetrics, L2Metrics};
 
 /// Settings of a speaker.
 #[derive(Clone, Debug)]
@@ -75,6 +75,7 @@ pub async fn run(
     sink: &impl StatusSink,
     opts: SpeakerOptions,
     metrics: Arc<L2Metrics>,
+    bgp_metrics: Arc<BgpMetrics>,
     ready: watch::Sender<bool>,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
@@ -82,7 +83,7 @@ pub async fn run(
     let mut tasks = Tasks::default();
     let mut last_status: Option<SpeakerStatusFile> = None;
     let mut last_unannounced = Vec::new();
-    let mut bgp = BgpSpeaker::default();
+    let mut bgp = BgpSpeaker::new(bgp_metrics);
     let mut rescan = tokio::time::interval(opts.rescan);
     rescan.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 
 use ferrolb_crds::ClusterSnapshot;
 use ferrolb_crds::config::{Config, Peer};
@@ -10,11 +11,12 @@ use ferrolb_crds::config::{Config, Peer};
 use super::routes::{peers_for, routes};
 use super::session::{Session, SessionStatus};
 use crate::election::NodeView;
+use crate::metrics::BgpMetrics;
 
 /// All BGP sessions of this node.
-#[derive(Default)]
 pub struct BgpSpeaker {
     sessions: BTreeMap<String, (Peer, Session)>,
+    metrics: Arc<BgpMetrics>,
 }
 
 /// The node's IPv4 InternalIP (its default BGP identifier).
@@ -32,6 +34,14 @@ pub fn node_router_id(snap: &ClusterSnapshot, node: &str) -> Option<Ipv4Addr> {
 }
 
 impl BgpSpeaker {
+    /// No sessions yet.
+    pub fn new(metrics: Arc<BgpMetrics>) -> Self {
+        BgpSpeaker {
+            sessions: BTreeMap::new(),
+            metrics,
+        }
+    }
+
     /// Brings the sessions in line with the configuration and the routes.
     pub async fn apply(
         &mut self,
@@ -63,7 +73,7 @@ impl BgpSpeaker {
                 Some((_, s)) => s.set_routes(table),
                 None => {
                     tracing::info!(peer = %name, address = %peer.address, "starting session");
-                    let s = Session::start(peer.clone(), router_id, table);
+                    let s = Session::start(peer.clone(), router_id, table, self.metrics.clone());
                     self.sessions.insert(name.to_string(), (peer.clone(), s));
                 }
             }

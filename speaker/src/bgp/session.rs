@@ -19,6 +19,7 @@ use super::fsm::{Action, Event, Expect, Fsm, Negotiated, PeerAsnRule, State};
 use super::packet::{self, LocalOpen, Message};
 use super::routes::RouteSpec;
 use super::update::{Attrs, Encoding};
+use crate::metrics::BgpMetrics;
 
 /// Desired routes toward one peer.
 pub type Table = BTreeMap<IpNet, RouteSpec>;
@@ -44,7 +45,12 @@ pub struct Session {
 
 impl Session {
     /// Starts the session (it connects and retries by itself).
-    pub fn start(peer: Peer, router_id: Option<Ipv4Addr>, table: Table) -> Session {
+    pub fn start(
+        peer: Peer,
+        router_id: Option<Ipv4Addr>,
+        table: Table,
+        metrics: Arc<BgpMetrics>,
+    ) -> Session {
         let (routes, routes_rx) = watch::channel(Arc::new(table));
         let (status_tx, status) = watch::channel(SessionStatus {
             state: State::Idle,
@@ -52,7 +58,8 @@ impl Session {
             last_error: None,
         });
         let (stop, stop_rx) = watch::channel(false);
-        let task = tokio::spawn(Driver::new(peer, router_id, routes_rx, status_tx).run(stop_rx));
+        let task =
+            tokio::spawn(Driver::new(peer, router_id, routes_rx, status_tx, metrics).run(stop_rx));
         Session {
             routes,
             status,
@@ -112,6 +119,7 @@ struct Driver {
     keepalive: Option<Instant>,
     adj: AdjOut,
     negotiated: Option<Negotiated>,
+    metrics: Arc<BgpMetrics>,
 }
 
 async fn sleep_opt(t: Option<Instant>) {
@@ -170,6 +178,7 @@ impl Driver {
         router_id: Option<Ipv4Addr>,
         routes: watch::Receiver<Arc<Table>>,
         status: watch::Sender<SessionStatus>,
+        metrics: Arc<BgpMetrics>,
     ) -> Self {
         let expect = Expect {
             local_asn: peer.my_asn,
@@ -198,10 +207,20 @@ impl Driver {
             keepalive: None,
             adj: AdjOut::default(),
             negotiated: None,
+            metrics,
         }
     }
 
     fn publish(&self, last_error: Option<String>) {
+        let l = BgpMetrics::peer(&self.peer.name);
+        self.metrics
+            .session_up
+            .get_or_create(&l)
+            .set(i64::from(self.fsm.state() == State::Established));
+        self.metrics
+            .announced_prefixes
+            .get_or_create(&l)
+            .set(i64::try_from(self.adj.advertised().len()).unwrap_or(i64::MAX));
         self.status.send_modify(|s| {
             s.state = self.fsm.state();
             s.advertised = self.adj.advertised().len();
@@ -351,6 +370,14 @@ impl Driver {
     async fn send_all(&mut self, msgs: Vec<Vec<u8>>) {
         // One buffered write for many UPDATEs.
         let joined: Vec<u8> = msgs.concat();
+        let sent = msgs
+            .iter()
+            .filter(|m| m.get(18) == Some(&packet::kind::UPDATE))
+            .count() as u64;
+        self.metrics
+            .updates_sent
+            .get_or_create(&BgpMetrics::peer(&self.peer.name))
+            .inc_by(sent);
         if !joined.is_empty() && !self.write(&joined).await {
             let a = self.fsm.handle(Event::TcpClosed);
             Box::pin(self.execute(a)).await;
@@ -406,6 +433,12 @@ impl Driver {
                 }
                 Action::SendNotification(n) => {
                     tracing::warn!(peer = %self.peer.name, notification = %n, "sending NOTIFICATION");
+                    if n.code != super::notification::code::CEASE {
+                        self.metrics
+                            .errors
+                            .get_or_create(&BgpMetrics::peer(&self.peer.name))
+                            .inc();
+                    }
                     let _ = self.write(&packet::notification(&n)).await;
                 }
                 Action::SendTable => {
