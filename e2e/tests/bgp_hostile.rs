@@ -36,7 +36,7 @@ fn each_bad_message_gets_the_right_notification_and_the_speaker_reconnects() {
         "unexpected-open",
         "truncated-update",
     ];
-    let mut peer = Command::new("ip")
+    let peer = Command::new("ip")
         .args(["netns", "exec", &lan.client, "python3"])
         .arg(&script)
         .arg(Lan::v4(0))
