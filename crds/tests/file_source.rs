@@ -392,3 +392,17 @@ async fn the_watch_works_with_a_relative_directory() {
         Some("n2")
     );
 }
+
+#[test]
+fn status_of_twenty_thousand_services_is_read_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = FileSource::new(dir.path());
+    let records: Vec<ServiceStatusRecord> = (0..20_000)
+        .map(|i| ServiceStatusRecord {
+            name: format!("s{i}"),
+            ..record("10.0.0.1")
+        })
+        .collect();
+    src.write_services_sync(&records).unwrap();
+    assert_eq!(src.read_services().unwrap().services.len(), 20_000);
+}

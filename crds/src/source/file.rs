@@ -123,7 +123,7 @@ impl FileSource {
         if text.trim().is_empty() {
             return Ok(ServicesStatusFile::default());
         }
-        serde_saphyr::from_str(&text).map_err(|e| {
+        serde_saphyr::from_str_with_options(&text, status_options()).map_err(|e| {
             let (line, column) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
             SourceError::Yaml(super::YamlError {
                 file: path.clone(),
@@ -298,6 +298,18 @@ impl StatusSink for FileSource {
     async fn emit_events(&self, events: &[EventRecord]) -> Result<(), SourceError> {
         self.emit_events_sync(events)
     }
+}
+
+/// Parser limits for status files. They are written by FerroLB, and one holds a
+/// record per Service: the default budget (250k nodes, meant for hand-written
+/// configuration) runs out near 8,000 Services.
+fn status_options() -> serde_saphyr::Options {
+    let mut budget = serde_saphyr::Budget::default();
+    budget.max_nodes = 50_000_000;
+    budget.max_events = 100_000_000;
+    let mut o = serde_saphyr::Options::default();
+    o.budget = Some(budget);
+    o
 }
 
 /// `speaker-<node>.yaml`, with anything but `[A-Za-z0-9.-]` replaced so that a node
