@@ -141,10 +141,8 @@ apiVersion: v1\nkind: Node\nmetadata: {{name: n1}}\n",
                 let t = l.split('[').nth(1)?.split(']').next()?;
                 let t = t.split_once(' ').map(|x| x.1)?;
                 let iso = t.replacen(' ', "T", 1);
-                format!("{iso}Z").parse::<Timestamp>().ok().or_else(|| {
-                    // BIRD prints local time; the lab runs with TZ unset (UTC).
-                    None
-                })
+                // BIRD prints local time; the lab runs with TZ unset, i.e. UTC.
+                format!("{iso}Z").parse::<Timestamp>().ok()
             })
             .max()
             .context("no route timestamps")?;
