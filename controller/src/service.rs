@@ -33,28 +33,7 @@ pub fn key(svc: &Service) -> ServiceKey {
     )
 }
 
-/// Whether FerroLB should give this Service an address: `type: LoadBalancer` and
-/// either no `loadBalancerClass` or ours.
-pub fn is_ours(svc: &Service, class: &str) -> bool {
-    let Some(spec) = &svc.spec else { return false };
-    spec.type_.as_deref() == Some("LoadBalancer")
-        && spec
-            .load_balancer_class
-            .as_deref()
-            .is_none_or(|c| c == class)
-}
-
-/// The addresses in `status.loadBalancer.ingress` (unparseable entries skipped).
-pub fn status_ips(svc: &Service) -> Vec<IpAddr> {
-    svc.status
-        .as_ref()
-        .and_then(|s| s.load_balancer.as_ref())
-        .and_then(|lb| lb.ingress.as_ref())
-        .into_iter()
-        .flatten()
-        .filter_map(|i| i.ip.as_deref()?.parse().ok())
-        .collect()
-}
+pub use ferrolb_crds::services::{ingress_ips as status_ips, is_ours};
 
 fn family(s: &str) -> Option<Family> {
     match s {

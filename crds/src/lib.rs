@@ -13,3 +13,4 @@ pub mod v1beta1;
 pub use snapshot::ClusterSnapshot;
 pub mod process;
 pub mod serve;
+pub mod services;

@@ -11,6 +11,7 @@ use std::net::IpAddr;
 use ferrolb_crds::ClusterSnapshot;
 use ferrolb_crds::annotations::EXCLUDE_FROM_EXTERNAL_LB;
 use ferrolb_crds::config::{Config, any_matches};
+use ferrolb_crds::services::{ingress_ips, is_ours};
 use k8s_openapi::api::core::v1::{Node, Service};
 
 /// A node as the election sees it.
@@ -149,16 +150,8 @@ pub fn l2_assignments(
         .collect();
     let mut out = Vec::new();
     let mut none = Vec::new();
-    for svc in &snap.services {
+    for svc in snap.services.iter().filter(|s| is_ours(s, class)) {
         let Some(spec) = &svc.spec else { continue };
-        if spec.type_.as_deref() != Some("LoadBalancer")
-            || spec
-                .load_balancer_class
-                .as_deref()
-                .is_some_and(|c| c != class)
-        {
-            continue;
-        }
         let key = (
             svc.metadata
                 .namespace
@@ -172,14 +165,7 @@ pub fn l2_assignments(
         } else {
             None
         };
-        let ips = svc
-            .status
-            .as_ref()
-            .and_then(|s| s.load_balancer.as_ref())
-            .and_then(|l| l.ingress.as_ref())
-            .into_iter()
-            .flatten()
-            .filter_map(|i| i.ip.as_deref()?.parse::<IpAddr>().ok());
+        let ips = ingress_ips(svc);
         for ip in ips {
             let Some(pool) = config.pools.values().find(|p| p.contains(&ip)) else {
                 none.push((key.clone(), ip, NoOwner::NotAdvertised));

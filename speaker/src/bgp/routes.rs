@@ -6,6 +6,7 @@ use std::net::IpAddr;
 
 use ferrolb_crds::ClusterSnapshot;
 use ferrolb_crds::config::{CommunityValue, Config, Peer, any_matches};
+use ferrolb_crds::services::{ingress_ips, is_ours};
 use ipnet::IpNet;
 
 use crate::election::{NodeView, nodes_with_ready_endpoints};
@@ -42,29 +43,14 @@ pub fn routes(
     if !node.usable {
         return out;
     }
-    for svc in &snap.services {
+    for svc in snap.services.iter().filter(|s| is_ours(s, class)) {
         let Some(spec) = &svc.spec else { continue };
-        if spec.type_.as_deref() != Some("LoadBalancer")
-            || spec
-                .load_balancer_class
-                .as_deref()
-                .is_some_and(|c| c != class)
-        {
-            continue;
-        }
         if spec.external_traffic_policy.as_deref() == Some("Local")
             && !nodes_with_ready_endpoints(snap, svc).contains(&node.name)
         {
             continue;
         }
-        let ips = svc
-            .status
-            .as_ref()
-            .and_then(|s| s.load_balancer.as_ref())
-            .and_then(|l| l.ingress.as_ref())
-            .into_iter()
-            .flatten()
-            .filter_map(|i| i.ip.as_deref()?.parse::<IpAddr>().ok());
+        let ips = ingress_ips(svc);
         for ip in ips {
             let Some(pool) = config.pools.values().find(|p| p.contains(&ip)) else {
                 continue;

@@ -2,7 +2,7 @@
 //! 4-byte AS numbers). Encoded here rather than by zettabgp, which writes AS_PATH
 //! as an AS_SET: every byte is under test below.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv6Addr};
 
 use ipnet::IpNet;
 
@@ -235,15 +235,11 @@ pub fn end_of_rib(v6: bool) -> Vec<u8> {
     }
 }
 
-/// The next hop for IPv4 routes when only an IPv4 session address is known.
-pub fn v4_next_hop(a: Ipv4Addr) -> IpAddr {
-    IpAddr::V4(a)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::bgp::packet::frame;
+    use std::net::Ipv4Addr;
 
     fn nets(v: &[&str]) -> Vec<IpNet> {
         v.iter().map(|s| s.parse().unwrap()).collect()
