@@ -97,6 +97,14 @@ async fn applies_one_object_per_service_and_deletes_the_stale_ones() {
         obj("l2-stale"),
     )
     .await;
+    // No BGP announcements on this node: only the lookup for stale ServiceBGPStatus.
+    let bgp = "/apis/ferrolb.io/v1beta1/namespaces/ferrolb-system/servicebgpstatuses";
+    let empty = json!({"apiVersion": "ferrolb.io/v1beta1", "kind": "ServiceBGPStatusList", "metadata": {}, "items": []});
+    let (q, _) = expect(&mut h, "GET", bgp, empty).await;
+    assert!(
+        q.contains("labelSelector=ferrolb.io%2Fnode%3Dnode-1"),
+        "{q}"
+    );
     task.await.unwrap().unwrap();
 }
 

@@ -146,6 +146,18 @@ fn bird_learns_our_route_with_its_attributes_and_loses_it_on_withdraw() {
     // (BIRD shows BGP.local_pref 100 on eBGP routes: its own default on import; the
     // absence of LOCAL_PREF in what we send is checked byte by byte in unit tests.)
 
+    // The speaker reports which peers carry the Service.
+    let status = eventually(Duration::from_secs(10), "the BGP status of web", || {
+        std::fs::read_to_string(dir.path().join("status/speaker-n1.yaml"))
+            .ok()
+            .filter(|t| t.contains("bgp:"))
+    })
+    .unwrap();
+    assert!(
+        status.contains("serviceName: web") && status.contains("- bird"),
+        "{status}"
+    );
+
     // Metrics, from the node namespace's own loopback.
     let metrics = lan
         .exec(&node, &["python3", "-c", "import urllib.request;print(urllib.request.urlopen('http://127.0.0.1:7473/metrics').read().decode())"])

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use ferrolb_crds::source::status::{EventRecord, ObjectRef, SpeakerStatusFile};
 use ferrolb_crds::source::{SnapshotSource, StatusSink};
+use ferrolb_crds::v1beta1::ServiceBGPStatusStatus;
 use k8s_openapi::jiff::Timestamp;
 use tokio::sync::watch;
 
@@ -134,7 +135,17 @@ pub async fn run(
             }
             last_unannounced = unannounced;
         }
-        let p = plan(&opts.node, &assignments, &ifaces);
+        let mut p = plan(&opts.node, &assignments, &ifaces);
+        p.status.bgp = bgp
+            .service_peers()
+            .into_iter()
+            .map(|((ns, name), peers)| ServiceBGPStatusStatus {
+                node: Some(opts.node.clone()),
+                service_name: Some(name),
+                service_namespace: Some(ns),
+                peers,
+            })
+            .collect();
         tasks.apply(&p.per_interface, &ifaces, &opts, &metrics);
         if last_status.as_ref() != Some(&p.status) {
             let before: BTreeSet<(String, String)> = last_status
@@ -187,6 +198,7 @@ pub async fn run(
         tokio::select! {
             c = rx.changed() => if c.is_err() { break },
             _ = rescan.tick() => {},
+            _ = bgp.changed() => {},
             _ = shutdown.changed() => break,
         }
     }

@@ -24,7 +24,7 @@ use super::{Loaded, SnapshotSource, SourceError, StatusSink};
 use crate::snapshot::ClusterSnapshot;
 use crate::v1beta1::{
     API_VERSION, BFDProfile, BGPAdvertisement, BGPPeer, Community, IPAddressPool, L2Advertisement,
-    ServiceL2Status,
+    ServiceBGPStatus, ServiceL2Status,
 };
 
 /// Time to let a burst of watch events settle before building a snapshot.
@@ -222,8 +222,13 @@ fn fnv64(bytes: &[u8]) -> u64 {
 
 /// The name of the `ServiceL2Status` of one Service on one node.
 pub fn l2_status_name(node: &str, namespace: &str, service: &str) -> String {
+    status_object_name("l2", node, namespace, service)
+}
+
+/// `<prefix>-<hash of node, namespace, Service>`.
+fn status_object_name(prefix: &str, node: &str, namespace: &str, service: &str) -> String {
     format!(
-        "l2-{:016x}",
+        "{prefix}-{:016x}",
         fnv64(format!("{node}\0{namespace}\0{service}").as_bytes())
     )
 }
@@ -350,30 +355,70 @@ impl KubeSink {
         })
     }
 
-    /// Makes the `ServiceL2Status` objects of `status.node` exactly `status.l2`:
-    /// one object per (node, Service), named from a hash of both so that every
-    /// speaker applies its own objects without a lookup, labelled with the node and
-    /// Service; objects of Services the node no longer announces are deleted.
+    /// Makes the `ServiceL2Status` and `ServiceBGPStatus` objects of `status.node`
+    /// exactly `status.l2` and `status.bgp`: one object per (node, Service), named
+    /// from a hash of both so that every speaker applies its own objects without a
+    /// lookup, labelled with the node and Service; objects of Services the node no
+    /// longer announces are deleted.
     pub async fn write_l2_statuses(&self, status: &SpeakerStatusFile) -> Result<(), SourceError> {
-        let api: Api<ServiceL2Status> = Api::namespaced(self.client.clone(), &self.namespace);
-        let node_label = label_value(&status.node);
+        let l2: Vec<(String, String, serde_json::Value)> = status
+            .l2
+            .iter()
+            .map(|s| {
+                (
+                    s.service_namespace.clone().unwrap_or_default(),
+                    s.service_name.clone().unwrap_or_default(),
+                    json!(s),
+                )
+            })
+            .collect();
+        self.write_status_objects::<ServiceL2Status>("ServiceL2Status", "l2", &status.node, &l2)
+            .await?;
+        let bgp: Vec<(String, String, serde_json::Value)> = status
+            .bgp
+            .iter()
+            .map(|s| {
+                (
+                    s.service_namespace.clone().unwrap_or_default(),
+                    s.service_name.clone().unwrap_or_default(),
+                    json!(s),
+                )
+            })
+            .collect();
+        self.write_status_objects::<ServiceBGPStatus>("ServiceBGPStatus", "bgp", &status.node, &bgp)
+            .await
+    }
+
+    async fn write_status_objects<K>(
+        &self,
+        kind: &str,
+        prefix: &str,
+        node: &str,
+        entries: &[(String, String, serde_json::Value)],
+    ) -> Result<(), SourceError>
+    where
+        K: Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>
+            + Clone
+            + DeserializeOwned
+            + Debug,
+    {
+        let api: Api<K> = Api::namespaced(self.client.clone(), &self.namespace);
+        let node_label = label_value(node);
         let mut keep = std::collections::BTreeSet::new();
-        for s in &status.l2 {
-            let ns = s.service_namespace.clone().unwrap_or_default();
-            let svc = s.service_name.clone().unwrap_or_default();
-            let name = l2_status_name(&status.node, &ns, &svc);
-            let what = format!("ServiceL2Status {}/{name}", self.namespace);
+        for (ns, svc, st) in entries {
+            let name = status_object_name(prefix, node, ns, svc);
+            let what = format!("{kind} {}/{name}", self.namespace);
             let labels = json!({
                 NODE_LABEL: node_label,
-                "ferrolb.io/service-namespace": label_value(&ns),
-                "ferrolb.io/service-name": label_value(&svc),
+                "ferrolb.io/service-namespace": label_value(ns),
+                "ferrolb.io/service-name": label_value(svc),
             });
-            let obj = json!({ "apiVersion": API_VERSION, "kind": "ServiceL2Status", "metadata": { "name": name, "labels": labels }, "spec": {} });
+            let obj = json!({ "apiVersion": API_VERSION, "kind": kind, "metadata": { "name": name, "labels": labels }, "spec": {} });
             api.patch(&name, &self.apply(), &Patch::Apply(obj))
                 .await
                 .map_err(|e| api_err(what.clone(), e))?;
-            let st = json!({ "apiVersion": API_VERSION, "kind": "ServiceL2Status", "status": s });
-            api.patch_status(&name, &self.apply(), &Patch::Apply(st))
+            let body = json!({ "apiVersion": API_VERSION, "kind": kind, "status": st });
+            api.patch_status(&name, &self.apply(), &Patch::Apply(body))
                 .await
                 .map_err(|e| api_err(format!("{what} status"), e))?;
             keep.insert(name);
@@ -382,21 +427,16 @@ impl KubeSink {
         let existing = api
             .list(&lp)
             .await
-            .map_err(|e| api_err(format!("ServiceL2Status of node {}", status.node), e))?;
+            .map_err(|e| api_err(format!("{kind} of node {node}"), e))?;
         for o in existing {
-            let Some(name) = o.metadata.name else {
+            let Some(name) = o.meta().name.clone() else {
                 continue;
             };
             if !keep.contains(&name) {
                 match api.delete(&name, &Default::default()).await {
                     Ok(_) => {}
                     Err(kube::Error::Api(s)) if s.code == 404 => {}
-                    Err(e) => {
-                        return Err(api_err(
-                            format!("ServiceL2Status {}/{name}", self.namespace),
-                            e,
-                        ));
-                    }
+                    Err(e) => return Err(api_err(format!("{kind} {}/{name}", self.namespace), e)),
                 }
             }
         }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use ferrolb_crds::ClusterSnapshot;
 use ferrolb_crds::config::{Config, Peer};
 
-use super::routes::{peers_for, routes};
+use super::routes::{ServicesOf, peers_for, routes_with_services};
 use super::session::{Session, SessionStatus};
 use crate::election::NodeView;
 use crate::metrics::BgpMetrics;
@@ -16,7 +16,9 @@ use crate::metrics::BgpMetrics;
 /// All BGP sessions of this node.
 pub struct BgpSpeaker {
     sessions: BTreeMap<String, (Peer, Session)>,
+    services: BTreeMap<String, ServicesOf>,
     metrics: Arc<BgpMetrics>,
+    changed: Arc<tokio::sync::Notify>,
 }
 
 /// The node's IPv4 InternalIP (its default BGP identifier).
@@ -38,7 +40,9 @@ impl BgpSpeaker {
     pub fn new(metrics: Arc<BgpMetrics>) -> Self {
         BgpSpeaker {
             sessions: BTreeMap::new(),
+            services: BTreeMap::new(),
             metrics,
+            changed: Arc::new(tokio::sync::Notify::new()),
         }
     }
 
@@ -62,22 +66,51 @@ impl BgpSpeaker {
             .map(|(name, _)| name.clone())
             .collect();
         for name in stale {
+            self.services.remove(&name);
             if let Some((_, s)) = self.sessions.remove(&name) {
                 tracing::info!(peer = %name, "stopping session (peer removed or changed)");
                 s.stop().await;
             }
         }
         for (name, peer) in wanted {
-            let table = routes(snap, config, class, node, peer);
+            let (table, services) = routes_with_services(snap, config, class, node, peer);
+            self.services.insert(name.to_string(), services);
             match self.sessions.get(name) {
                 Some((_, s)) => s.set_routes(table),
                 None => {
                     tracing::info!(peer = %name, address = %peer.address, "starting session");
                     let s = Session::start(peer.clone(), router_id, table, self.metrics.clone());
+                    let mut st = s.watch_status();
+                    let changed = self.changed.clone();
+                    tokio::spawn(async move {
+                        while st.changed().await.is_ok() {
+                            changed.notify_one();
+                        }
+                    });
                     self.sessions.insert(name.to_string(), (peer.clone(), s));
                 }
             }
         }
+    }
+
+    /// Wakes when a session's state changes.
+    pub async fn changed(&self) {
+        self.changed.notified().await;
+    }
+
+    /// Per Service, the peers with an Established session that carry one of its
+    /// prefixes (for ServiceBGPStatus), sorted.
+    pub fn service_peers(&self) -> BTreeMap<(String, String), Vec<String>> {
+        let mut out: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+        for (peer, (_, s)) in &self.sessions {
+            if s.status().state != super::fsm::State::Established {
+                continue;
+            }
+            for svc in self.services.get(peer).into_iter().flat_map(|m| m.keys()) {
+                out.entry(svc.clone()).or_default().push(peer.clone());
+            }
+        }
+        out
     }
 
     /// Every session's status, by peer name.

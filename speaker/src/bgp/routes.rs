@@ -1,7 +1,7 @@
 //! The routes one node announces to one peer (pure): every address of a Service
 //! of ours whose pool a BGPAdvertisement selects for this node and this peer.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use ferrolb_crds::ClusterSnapshot;
@@ -31,6 +31,9 @@ pub fn peers_for<'a>(config: &'a Config, node: &NodeView) -> Vec<&'a Peer> {
         .collect()
 }
 
+/// The Services behind each announced prefix, as (namespace, name).
+pub type ServicesOf = BTreeMap<(String, String), BTreeSet<IpNet>>;
+
 /// Desired routes of `node` toward `peer`.
 pub fn routes(
     snap: &ClusterSnapshot,
@@ -39,9 +42,21 @@ pub fn routes(
     node: &NodeView,
     peer: &Peer,
 ) -> BTreeMap<IpNet, RouteSpec> {
+    routes_with_services(snap, config, class, node, peer).0
+}
+
+/// Desired routes of `node` toward `peer`, with the Services each one carries.
+pub fn routes_with_services(
+    snap: &ClusterSnapshot,
+    config: &Config,
+    class: &str,
+    node: &NodeView,
+    peer: &Peer,
+) -> (BTreeMap<IpNet, RouteSpec>, ServicesOf) {
     let mut out: BTreeMap<IpNet, RouteSpec> = BTreeMap::new();
+    let mut services = ServicesOf::new();
     if !node.usable {
-        return out;
+        return (out, services);
     }
     for svc in snap.services.iter().filter(|s| is_ours(s, class)) {
         let Some(spec) = &svc.spec else { continue };
@@ -69,6 +84,16 @@ pub fn routes(
                 let Ok(prefix) = IpNet::new(ip, len).map(|n| n.trunc()) else {
                     continue;
                 };
+                services
+                    .entry((
+                        svc.metadata
+                            .namespace
+                            .clone()
+                            .unwrap_or_else(|| "default".into()),
+                        svc.metadata.name.clone().unwrap_or_default(),
+                    ))
+                    .or_default()
+                    .insert(prefix);
                 let r = out.entry(prefix).or_default();
                 r.local_pref = r.local_pref.max(ad.local_pref);
                 for c in &ad.communities {
@@ -84,7 +109,7 @@ pub fn routes(
             }
         }
     }
-    out
+    (out, services)
 }
 
 #[cfg(test)]
