@@ -1,5 +1,5 @@
-//! BGP mode against a real BIRD 2 in a network namespace: the session comes up,
-//! BIRD's RIB holds exactly our prefix with the right attributes, and a withdrawn
+//! BGP mode against real peers (BIRD 2, GoBGP) in network namespaces: the session comes up,
+//! the peer's RIB holds exactly our prefix with the right attributes, and a withdrawn
 //! Service disappears from it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -335,4 +335,104 @@ fn ibgp_over_ipv6_with_md5_carries_local_pref_and_survives_a_peer_restart() {
         },
     )
     .unwrap_or_else(|e| panic!("{e}\n{}", dump(&lan)));
+}
+
+#[test]
+fn gobgp_learns_our_route_with_as_sequence_and_communities() {
+    if let Some(why) = unavailable() {
+        println!("SKIPPED: {why}");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    write_config(dir.path(), true);
+    // Same configuration, the peer is GoBGP this time.
+    let cfg = std::fs::read_to_string(dir.path().join("config.yaml"))
+        .unwrap()
+        .replace("name: bird", "name: gobgp");
+    std::fs::write(dir.path().join("config.yaml"), cfg).unwrap();
+    let out = Command::new(binary("ferrolb-controller").unwrap())
+        .args(["--source", "file", "--once", "--dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut lan = Lan::new(1).unwrap();
+    let conf = dir.path().join("gobgpd.toml");
+    std::fs::write(
+        &conf,
+        format!(
+            "[global.config]\n  as = 64500\n  router-id = \"{r}\"\n  local-address-list = [\"{r}\"]\n\n[[neighbors]]\n  [neighbors.config]\n    neighbor-address = \"{n}\"\n    peer-as = 4200000001\n  [neighbors.transport.config]\n    passive-mode = true\n",
+            r = Lan::v4(0),
+            n = Lan::v4(1)
+        ),
+    )
+    .unwrap();
+    let client = lan.client.clone();
+    lan.spawn(
+        &client,
+        Path::new("gobgpd"),
+        &[
+            "-f",
+            conf.to_str().unwrap(),
+            "--api-hosts",
+            "127.0.0.1:50051",
+        ],
+        &dir.path().join("gobgpd.log"),
+    )
+    .unwrap();
+    let node = lan.nodes[0].clone();
+    let args = [
+        "--source",
+        "file",
+        "--node",
+        "n1",
+        "--metrics-address",
+        "",
+        "--dir",
+        dir.path().to_str().unwrap(),
+    ];
+    lan.spawn(
+        &node,
+        &binary("ferrolb-speaker").unwrap(),
+        &args,
+        &dir.path().join("speaker.log"),
+    )
+    .unwrap();
+    let gobgp = |args: &[&str]| {
+        let mut a = vec!["gobgp", "-u", "127.0.0.1", "-p", "50051"];
+        a.extend_from_slice(args);
+        String::from_utf8_lossy(&lan.exec(&lan.client, &a).unwrap().stdout).to_string()
+    };
+    let rib = eventually(
+        Duration::from_secs(30),
+        "GoBGP to learn 198.51.100.0/32",
+        || Some(gobgp(&["global", "rib", "-a", "ipv4"])).filter(|r| r.contains("198.51.100.0/32")),
+    )
+    .unwrap_or_else(|e| {
+        panic!(
+            "{e}\n--- gobgp\n{}\n{}\n--- speaker\n{}",
+            gobgp(&["neighbor"]),
+            std::fs::read_to_string(dir.path().join("gobgpd.log")).unwrap_or_default(),
+            std::fs::read_to_string(dir.path().join("speaker.log")).unwrap_or_default()
+        )
+    });
+    // GoBGP prints an AS_SET in braces; ours must be a plain sequence.
+    assert!(
+        rib.contains("4200000001") && !rib.contains("{4200000001}"),
+        "{rib}"
+    );
+    assert!(rib.contains(&Lan::v4(1)), "next hop: {rib}");
+    assert!(
+        rib.contains("no-export"),
+        "65535:65281 is NO_EXPORT (RFC 1997): {rib}"
+    );
+    assert!(
+        rib.contains("[64512:7:9]") || rib.contains("64512:7:9"),
+        "{rib}"
+    );
+    assert_eq!(rib.matches("/32").count(), 1, "{rib}");
 }
