@@ -46,6 +46,21 @@ pub fn binary(name: &str) -> anyhow::Result<PathBuf> {
     }
 }
 
+/// Runs `ferrolb-controller --once` on the file source in `dir`.
+pub fn controller_once(dir: &Path) -> anyhow::Result<()> {
+    let out = Command::new(binary("ferrolb-controller")?)
+        .args(["--source", "file", "--once", "--log-level", "warn", "--dir"])
+        .arg(dir)
+        .output()?;
+    if !out.status.success() {
+        bail!(
+            "ferrolb-controller --once failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(())
+}
+
 /// A LAN: one bridge, `nodes` node namespaces and a client, each with `eth0` on
 /// 10.77.0.0/24 and fd77::/64.
 pub struct Lan {
@@ -192,6 +207,25 @@ impl Lan {
             .spawn()?;
         self.children.push((ns.to_string(), child));
         Ok(self.children.len() - 1)
+    }
+
+    /// Starts `ferrolb-speaker` for `node` in namespace `ns` on the file source in
+    /// `dir`, logging to `dir/<log>`; `extra` are more flags.
+    pub fn spawn_speaker(
+        &mut self,
+        ns: &str,
+        node: &str,
+        dir: &Path,
+        log: &str,
+        extra: &[&str],
+    ) -> anyhow::Result<usize> {
+        let d = dir.to_str().context("directory is not UTF-8")?;
+        let mut args = vec!["--source", "file", "--node", node, "--dir", d];
+        if !extra.contains(&"--metrics-address") {
+            args.extend(["--metrics-address", ""]);
+        }
+        args.extend_from_slice(extra);
+        self.spawn(ns, &binary("ferrolb-speaker")?, &args, &dir.join(log))
     }
 
     /// Sends `signal` (e.g. `TERM`, `KILL`) to a spawned program and waits for it.

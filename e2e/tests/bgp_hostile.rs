@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use ferrolb_e2e::lab::{Lan, binary, unavailable};
+use ferrolb_e2e::lab::{Lan, unavailable};
 
 #[test]
 fn each_bad_message_gets_the_right_notification_and_the_speaker_reconnects() {
@@ -47,24 +47,9 @@ fn each_bad_message_gets_the_right_notification_and_the_speaker_reconnects() {
         .unwrap();
     std::thread::sleep(std::time::Duration::from_millis(300));
     let node = lan.nodes[0].clone();
-    let args = [
-        "--source",
-        "file",
-        "--node",
-        "n1",
-        "--metrics-address",
-        "",
-        "--dir",
-        dir.path().to_str().unwrap(),
-    ];
     // One speaker for the whole run: after each failure it must come back by itself.
-    lan.spawn(
-        &node,
-        &binary("ferrolb-speaker").unwrap(),
-        &args,
-        &dir.path().join("speaker.log"),
-    )
-    .unwrap();
+    lan.spawn_speaker(&node, "n1", dir.path(), "speaker.log", &[])
+        .unwrap();
     let out = peer.wait_with_output().unwrap();
     let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
         .lines()

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use ferrolb_e2e::lab::{Lan, binary, eventually, unavailable};
+use ferrolb_e2e::lab::{Lan, binary, controller_once, eventually, unavailable};
 
 fn write_config(dir: &Path, with_service: bool) {
     let service = if with_service {
@@ -47,17 +47,7 @@ fn bird_learns_our_route_with_its_attributes_and_loses_it_on_withdraw() {
     }
     let dir = tempfile::tempdir().unwrap();
     write_config(dir.path(), true);
-    let ctl = binary("ferrolb-controller").unwrap();
-    let out = Command::new(&ctl)
-        .args(["--source", "file", "--once", "--dir"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    controller_once(dir.path()).unwrap();
 
     let mut lan = Lan::new(1).unwrap();
     let sock = dir.path().join("bird.ctl");
@@ -178,12 +168,7 @@ fn bird_learns_our_route_with_its_attributes_and_loses_it_on_withdraw() {
 
     // The Service is deleted: its route is withdrawn.
     write_config(dir.path(), false);
-    let out = Command::new(&ctl)
-        .args(["--source", "file", "--once", "--dir"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    controller_once(dir.path()).unwrap();
     let gone = eventually(Duration::from_secs(10), "the route to be withdrawn", || {
         Some(()).filter(|_| {
             !birdc(&lan, &sock, &["show", "route", "protocol", "n1"]).contains("198.51.100.0/32")
@@ -248,16 +233,7 @@ fn ibgp_over_ipv6_with_md5_carries_local_pref_and_survives_a_peer_restart() {
         ),
     )
     .unwrap();
-    let out = Command::new(binary("ferrolb-controller").unwrap())
-        .args(["--source", "file", "--once", "--dir"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    controller_once(dir.path()).unwrap();
     let mut lan = Lan::new(1).unwrap();
     let protocols = format!(
         "protocol bgp n1 {{\n  local {r} as 64500;\n  neighbor {n} as 64500;\n  passive on;\n  password \"s3cret-key\";\n  hold time 9;\n  direct;\n  ipv6 {{ import all; export none; }};\n}}\n",
@@ -266,23 +242,8 @@ fn ibgp_over_ipv6_with_md5_carries_local_pref_and_survives_a_peer_restart() {
     );
     let (sock, bird) = start_bird(&mut lan, dir.path(), &protocols);
     let node = lan.nodes[0].clone();
-    let args = [
-        "--source",
-        "file",
-        "--node",
-        "n1",
-        "--metrics-address",
-        "",
-        "--dir",
-        dir.path().to_str().unwrap(),
-    ];
-    lan.spawn(
-        &node,
-        &binary("ferrolb-speaker").unwrap(),
-        &args,
-        &dir.path().join("speaker.log"),
-    )
-    .unwrap();
+    lan.spawn_speaker(&node, "n1", dir.path(), "speaker.log", &[])
+        .unwrap();
     let dump = |lan: &Lan| {
         format!(
             "--- bird\n{}\n--- bird log\n{}\n--- speaker\n{}",
@@ -350,16 +311,7 @@ fn gobgp_learns_our_route_with_as_sequence_and_communities() {
         .unwrap()
         .replace("name: bird", "name: gobgp");
     std::fs::write(dir.path().join("config.yaml"), cfg).unwrap();
-    let out = Command::new(binary("ferrolb-controller").unwrap())
-        .args(["--source", "file", "--once", "--dir"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    controller_once(dir.path()).unwrap();
     let mut lan = Lan::new(1).unwrap();
     let conf = dir.path().join("gobgpd.toml");
     std::fs::write(
@@ -385,23 +337,8 @@ fn gobgp_learns_our_route_with_as_sequence_and_communities() {
     )
     .unwrap();
     let node = lan.nodes[0].clone();
-    let args = [
-        "--source",
-        "file",
-        "--node",
-        "n1",
-        "--metrics-address",
-        "",
-        "--dir",
-        dir.path().to_str().unwrap(),
-    ];
-    lan.spawn(
-        &node,
-        &binary("ferrolb-speaker").unwrap(),
-        &args,
-        &dir.path().join("speaker.log"),
-    )
-    .unwrap();
+    lan.spawn_speaker(&node, "n1", dir.path(), "speaker.log", &[])
+        .unwrap();
     let gobgp = |args: &[&str]| {
         let mut a = vec!["gobgp", "-u", "127.0.0.1", "-p", "50051"];
         a.extend_from_slice(args);

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
-use ferrolb_e2e::lab::{Lan, binary, eventually, unavailable};
+use ferrolb_e2e::lab::{Lan, binary, controller_once, eventually, unavailable};
 
 const VIP4: &str = "10.77.0.200";
 const VIP6: &str = "fd77::200";
@@ -101,16 +101,7 @@ fn one_owner_answers_and_a_takeover_moves_the_clients_entry() {
     }
     let dir = tempfile::tempdir().unwrap();
     setup(dir.path());
-    let out = std::process::Command::new(binary("ferrolb-controller").unwrap())
-        .args(["--source", "file", "--once", "--dir"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    controller_once(dir.path()).unwrap();
     let services = std::fs::read_to_string(dir.path().join("status/services.yaml")).unwrap();
     for ip in [VIP4, VIP6, LOCAL4, ORPHAN4] {
         assert!(services.contains(ip), "{ip} not allocated: {services}");
