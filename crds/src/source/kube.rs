@@ -360,30 +360,32 @@ impl KubeSink {
     /// from a hash of both so that every speaker applies its own objects without a
     /// lookup, labelled with the node and Service; objects of Services the node no
     /// longer announces are deleted.
-    pub async fn write_l2_statuses(&self, status: &SpeakerStatusFile) -> Result<(), SourceError> {
-        let l2: Vec<(String, String, serde_json::Value)> = status
+    pub async fn write_service_statuses(
+        &self,
+        status: &SpeakerStatusFile,
+    ) -> Result<(), SourceError> {
+        fn entry(
+            ns: &Option<String>,
+            name: &Option<String>,
+            st: serde_json::Value,
+        ) -> (String, String, serde_json::Value) {
+            (
+                ns.clone().unwrap_or_default(),
+                name.clone().unwrap_or_default(),
+                st,
+            )
+        }
+        let l2: Vec<_> = status
             .l2
             .iter()
-            .map(|s| {
-                (
-                    s.service_namespace.clone().unwrap_or_default(),
-                    s.service_name.clone().unwrap_or_default(),
-                    json!(s),
-                )
-            })
+            .map(|s| entry(&s.service_namespace, &s.service_name, json!(s)))
             .collect();
         self.write_status_objects::<ServiceL2Status>("ServiceL2Status", "l2", &status.node, &l2)
             .await?;
-        let bgp: Vec<(String, String, serde_json::Value)> = status
+        let bgp: Vec<_> = status
             .bgp
             .iter()
-            .map(|s| {
-                (
-                    s.service_namespace.clone().unwrap_or_default(),
-                    s.service_name.clone().unwrap_or_default(),
-                    json!(s),
-                )
-            })
+            .map(|s| entry(&s.service_namespace, &s.service_name, json!(s)))
             .collect();
         self.write_status_objects::<ServiceBGPStatus>("ServiceBGPStatus", "bgp", &status.node, &bgp)
             .await
@@ -475,7 +477,7 @@ impl StatusSink for KubeSink {
     }
 
     async fn write_speaker(&self, status: &SpeakerStatusFile) -> Result<(), SourceError> {
-        self.write_l2_statuses(status).await
+        self.write_service_statuses(status).await
     }
 
     async fn emit_events(&self, events: &[EventRecord]) -> Result<(), SourceError> {
