@@ -71,6 +71,7 @@ pub struct Lan {
     pub nodes: Vec<String>,
     /// The client namespace.
     pub client: String,
+    keep: bool,
 }
 
 fn run(args: &[&str]) -> anyhow::Result<Output> {
@@ -108,75 +109,122 @@ impl Lan {
 
     /// Builds the LAN.
     pub fn new(nodes: usize) -> anyhow::Result<Lan> {
+        Self::named("x", nodes)
+    }
+
+    /// Builds the LAN with `kind` in every name (`flb<pid><kind><n>-...`), so that
+    /// `kind` finds what one program left behind.
+    pub fn named(kind: &str, nodes: usize) -> anyhow::Result<Lan> {
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let tag = format!("flb{}x{n}", std::process::id());
+        let tag = format!("flb{}{kind}{n}", std::process::id());
         let mut lan = Lan {
             namespaces: Vec::new(),
             children: Vec::new(),
-            nodes: (1..=nodes).map(|i| format!("{tag}-n{i}")).collect(),
-            client: format!("{tag}-c"),
+            nodes: Vec::new(),
+            client: String::new(),
             tag,
+            keep: false,
         };
-        let br = format!("{}-br", lan.tag);
-        lan.add_ns(&br)?;
+        let br = lan.add_ns("br")?;
         run(&["ip", "-n", &br, "link", "add", "br0", "type", "bridge"])?;
         run(&["ip", "-n", &br, "link", "set", "br0", "up"])?;
-        let members: Vec<(String, usize)> = lan
-            .nodes
-            .iter()
-            .cloned()
-            .enumerate()
-            .map(|(i, ns)| (ns, i + 1))
-            .chain([(lan.client.clone(), 0)])
-            .collect();
-        for (ns, i) in members {
-            lan.add_ns(&ns)?;
-            let port = format!("p{i}");
-            run(&[
-                "ip", "-n", &br, "link", "add", &port, "type", "veth", "peer", "name", "eth0",
-                "netns", &ns,
-            ])?;
-            run(&["ip", "-n", &br, "link", "set", &port, "master", "br0", "up"])?;
-            run(&[
-                "ip",
-                "netns",
-                "exec",
-                &ns,
-                "sysctl",
-                "-qw",
-                "net.ipv6.conf.eth0.accept_dad=0",
-            ])?;
-            run(&["ip", "-n", &ns, "link", "set", "lo", "up"])?;
-            run(&[
-                "ip",
-                "-n",
-                &ns,
-                "addr",
-                "add",
-                &format!("{}/24", Self::v4(i)),
-                "dev",
-                "eth0",
-            ])?;
-            run(&[
-                "ip",
-                "-n",
-                &ns,
-                "addr",
-                "add",
-                &format!("{}/64", Self::v6(i)),
-                "dev",
-                "eth0",
-                "nodad",
-            ])?;
-            run(&["ip", "-n", &ns, "link", "set", "eth0", "up"])?;
+        for i in 1..=nodes {
+            let ns = lan.attach(&format!("n{i}"), &Self::v4(i), &Self::v6(i))?;
+            lan.nodes.push(ns);
         }
+        lan.client = lan.attach("c", &Self::v4(0), &Self::v6(0))?;
         Ok(lan)
     }
 
-    fn add_ns(&mut self, ns: &str) -> anyhow::Result<()> {
-        run(&["ip", "netns", "add", ns])?;
-        self.namespaces.push(ns.to_string());
+    /// The prefix of every name this LAN creates.
+    pub fn tag(&self) -> &str {
+        &self.tag
+    }
+
+    /// Adds a namespace `<tag>-<suffix>` with `eth0` on the LAN bridge at `v4`/24
+    /// and `v6`/64, and returns its name.
+    pub fn attach(&mut self, suffix: &str, v4: &str, v6: &str) -> anyhow::Result<String> {
+        let ns = self.add_ns(suffix)?;
+        let br = format!("{}-br", self.tag);
+        let port = format!("p{}", self.namespaces.len());
+        run(&[
+            "ip", "-n", &br, "link", "add", &port, "type", "veth", "peer", "name", "eth0", "netns",
+            &ns,
+        ])?;
+        run(&["ip", "-n", &br, "link", "set", &port, "master", "br0", "up"])?;
+        self.configure(&ns, "eth0", v4, 24, v6, 64)?;
+        Ok(ns)
+    }
+
+    /// Connects namespaces `a` and `b` with a veth pair named `a_if` / `b_if`.
+    pub fn veth(&self, a: &str, a_if: &str, b: &str, b_if: &str) -> anyhow::Result<()> {
+        run(&[
+            "ip", "-n", a, "link", "add", a_if, "type", "veth", "peer", "name", b_if, "netns", b,
+        ])?;
         Ok(())
+    }
+
+    /// Brings `lo` and `dev` up in `ns` with the given addresses (no DAD: the tests
+    /// and the lab must not wait a second for it).
+    pub fn configure(
+        &self,
+        ns: &str,
+        dev: &str,
+        v4: &str,
+        v4_len: u8,
+        v6: &str,
+        v6_len: u8,
+    ) -> anyhow::Result<()> {
+        self.sysctl(ns, &format!("net.ipv6.conf.{dev}.accept_dad"), "0")?;
+        run(&["ip", "-n", ns, "link", "set", "lo", "up"])?;
+        let v4 = format!("{v4}/{v4_len}");
+        run(&["ip", "-n", ns, "addr", "add", &v4, "dev", dev])?;
+        let v6 = format!("{v6}/{v6_len}");
+        run(&["ip", "-n", ns, "addr", "add", &v6, "dev", dev, "nodad"])?;
+        run(&["ip", "-n", ns, "link", "set", dev, "up"])?;
+        Ok(())
+    }
+
+    /// Sets a sysctl inside `ns`.
+    pub fn sysctl(&self, ns: &str, key: &str, value: &str) -> anyhow::Result<()> {
+        run(&[
+            "ip",
+            "netns",
+            "exec",
+            ns,
+            "sysctl",
+            "-qw",
+            &format!("{key}={value}"),
+        ])?;
+        Ok(())
+    }
+
+    /// Runs `ip -n ns ARGS...`, failing on a non-zero exit.
+    pub fn ip(&self, ns: &str, args: &[&str]) -> anyhow::Result<Output> {
+        let mut a = vec!["ip", "-n", ns];
+        a.extend_from_slice(args);
+        run(&a)
+    }
+
+    /// Adds a namespace `<tag>-<suffix>` (removed on drop) and returns its name.
+    pub fn add_ns(&mut self, suffix: &str) -> anyhow::Result<String> {
+        let ns = format!("{}-{suffix}", self.tag);
+        run(&["ip", "netns", "add", &ns])?;
+        self.namespaces.push(ns.clone());
+        Ok(ns)
+    }
+
+    /// Kills every program started with [`Lan::spawn`] and waits for it.
+    pub fn kill_all(&mut self) {
+        for (_, c) in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Leaves everything running when the LAN is dropped (the lab's `--keep`).
+    pub fn keep(&mut self) {
+        self.keep = true;
     }
 
     /// Runs a command in a namespace and returns its output (any exit status).
@@ -247,10 +295,10 @@ impl Lan {
 
 impl Drop for Lan {
     fn drop(&mut self) {
-        for (_, c) in &mut self.children {
-            let _ = c.kill();
-            let _ = c.wait();
+        if self.keep {
+            return;
         }
+        self.kill_all();
         for ns in self.namespaces.iter().rev() {
             let _ = Command::new("ip").args(["netns", "del", ns]).status();
         }

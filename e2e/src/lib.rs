@@ -2,3 +2,4 @@
 //! for nodes, clients and routers, with the real binaries and real peers.
 
 pub mod lab;
+pub mod scenario;

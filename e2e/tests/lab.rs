@@ -1,0 +1,52 @@
+//! The README's first command, non-interactively: the lab must come up, every
+//! request from both clients must succeed, before and after the L2 owner dies.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::process::{Command, Stdio};
+
+use ferrolb_e2e::lab::{binary, unavailable};
+
+#[test]
+fn the_lab_serves_every_request_before_and_after_a_node_dies() {
+    if let Some(why) = unavailable() {
+        println!("SKIPPED: {why}");
+        return;
+    }
+    let child = Command::new(binary("lab").unwrap())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // The table and the failover figure belong in the test log.
+    println!("{stdout}");
+    assert!(out.status.success(), "lab failed:\n{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("RESULT: every request succeeded"),
+        "{stdout}"
+    );
+    // 5 addresses, 2 clients, twice (before and after the failover).
+    assert_eq!(stdout.matches("200 from p").count(), 20, "{stdout}");
+    assert!(!stdout.contains("FAILED"), "{stdout}");
+    assert!(stdout.contains("Failover: n"), "{stdout}");
+    assert!(stdout.contains("(router ECMP)"), "{stdout}");
+    // The Local Service is never sent to n1, which has no backend for it.
+    let api: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("default/api"))
+        .collect();
+    assert_eq!(api.len(), 2, "{stdout}");
+    assert!(
+        api.iter()
+            .all(|l| !l.contains("n1+") && !l.contains("n1 (")),
+        "{stdout}"
+    );
+    // Nothing is left behind.
+    let ns = Command::new("ip").args(["netns", "list"]).output().unwrap();
+    let left = String::from_utf8_lossy(&ns.stdout);
+    assert!(!left.contains(&format!("flb{pid}lab")), "{left}");
+    assert!(!std::env::temp_dir().join(format!("flb{pid}lab0")).exists());
+}
