@@ -50,3 +50,22 @@ fn the_lab_serves_every_request_before_and_after_a_node_dies() {
     assert!(!left.contains(&format!("flb{pid}lab")), "{left}");
     assert!(!std::env::temp_dir().join(format!("flb{pid}lab0")).exists());
 }
+
+#[test]
+fn without_root_the_lab_says_why_and_exits_2() {
+    if unavailable().is_some() || Command::new("setpriv").arg("--version").output().is_err() {
+        println!("SKIPPED: needs root and setpriv to drop to another user");
+        return;
+    }
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(binary("lab").unwrap())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("the lab needs network namespaces: not root"),
+        "{stderr}"
+    );
+}
