@@ -5,5 +5,6 @@ pub mod announce;
 pub mod bgp;
 pub mod election;
 pub mod layer2;
+pub mod membership;
 pub mod metrics;
 pub mod runner;
