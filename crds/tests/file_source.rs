@@ -406,3 +406,32 @@ fn status_of_twenty_thousand_services_is_read_back() {
     src.write_services_sync(&records).unwrap();
     assert_eq!(src.read_services().unwrap().services.len(), 20_000);
 }
+
+#[tokio::test]
+async fn reading_the_directory_does_not_trigger_a_reload() {
+    // Several processes share one directory (controller, speakers): each one's
+    // reads must not wake the others, or they reload each other forever.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("nodes.yaml"),
+        "apiVersion: v1\nkind: Node\nmetadata:\n  name: n1\n",
+    )
+    .unwrap();
+    let src = FileSource::new(dir.path());
+    src.write_services_sync(&[]).unwrap();
+    let w = src.watch().unwrap();
+    for _ in 0..20 {
+        FileSource::new(dir.path()).load().unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(w.reloads(), 0);
+    // A write does.
+    std::fs::write(dir.path().join("more.yaml"), "").unwrap();
+    tokio::time::timeout(Duration::from_secs(20), async {
+        while w.reloads() == 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("a write reloads");
+}

@@ -87,6 +87,7 @@ mod tests {
             ip: ip.parse().unwrap(),
             node: node.into(),
             interfaces: BTreeSet::new(),
+            successor: None,
         };
         let p = plan(
             "me",

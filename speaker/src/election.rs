@@ -75,14 +75,21 @@ pub fn owner<'a>(
     candidates: impl IntoIterator<Item = (&'a str, u32)>,
     ip: &IpAddr,
 ) -> Option<&'a str> {
-    candidates
+    ranked(candidates, ip).first().copied()
+}
+
+/// `candidates` best first, by the order of [`owner`]: the second is who takes
+/// over when the owner goes.
+pub fn ranked<'a>(
+    candidates: impl IntoIterator<Item = (&'a str, u32)>,
+    ip: &IpAddr,
+) -> Vec<&'a str> {
+    let mut c: Vec<(&str, u32, u64)> = candidates
         .into_iter()
-        .max_by(|(a, wa), (b, wb)| {
-            wa.cmp(wb)
-                .then(score(a, ip).cmp(&score(b, ip)))
-                .then(b.cmp(a))
-        })
-        .map(|(n, _)| n)
+        .map(|(n, w)| (n, w, score(n, ip)))
+        .collect();
+    c.sort_by(|(a, wa, sa), (b, wb, sb)| wb.cmp(wa).then(sb.cmp(sa)).then(a.cmp(b)));
+    c.into_iter().map(|(n, _, _)| n).collect()
 }
 
 /// Layer 2 decision for one address.
@@ -96,6 +103,8 @@ pub struct L2Assignment {
     pub node: String,
     /// Interfaces from the advertisements (empty: automatic).
     pub interfaces: BTreeSet<String>,
+    /// Who takes over when the owner goes (it watches the owner closely).
+    pub successor: Option<String>,
 }
 
 /// An address nobody announces in layer 2 mode: (namespace, name), address, why.
@@ -203,7 +212,8 @@ pub fn l2_assignments(
                     .sum();
                 candidates.push((n.name.as_str(), weight));
             }
-            match owner(candidates, &ip) {
+            let order = ranked(candidates, &ip);
+            match order.first().copied() {
                 Some(node) => {
                     let labels = &nodes
                         .iter()
@@ -220,6 +230,7 @@ pub fn l2_assignments(
                         ip,
                         node: node.to_string(),
                         interfaces,
+                        successor: order.get(1).map(|s| s.to_string()),
                     });
                 }
                 None if with_endpoints.as_ref().is_some_and(BTreeSet::is_empty) => {

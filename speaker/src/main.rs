@@ -12,7 +12,9 @@ use ferrolb_crds::serve::{Endpoints, serve};
 use ferrolb_crds::source::FileSource;
 use ferrolb_crds::source::kube::{KubeSink, KubeWatchOptions, watch_cluster};
 use ferrolb_speaker::layer2::announcer::AnnouncePolicy;
-use ferrolb_speaker::metrics::{BgpMetrics, L2Metrics};
+use ferrolb_speaker::membership::detector::Timing;
+use ferrolb_speaker::membership::task::MembershipOptions;
+use ferrolb_speaker::metrics::{BgpMetrics, L2Metrics, MembershipMetrics};
 use ferrolb_speaker::runner::{self, SpeakerOptions};
 use prometheus_client::registry::Registry;
 use tokio::sync::watch;
@@ -68,6 +70,70 @@ struct Args {
     /// Log filter.
     #[arg(long, default_value = "info", env = "FERROLB_LOG_LEVEL")]
     log_level: String,
+    /// UDP port of speaker membership on every node; 0 turns membership off (failover
+    /// then waits for the Node to turn NotReady).
+    #[arg(long, default_value_t = 7946, env = "FERROLB_MEMBERLIST_PORT")]
+    memberlist_port: u16,
+    /// Shared key authenticating membership messages (HMAC-SHA256); the same on
+    /// every speaker. Prefer --memberlist-key-file or the environment.
+    #[arg(long, env = "FERROLB_MEMBERLIST_KEY", hide_env_values = true)]
+    memberlist_key: Option<String>,
+    /// File holding the shared key (e.g. a mounted Secret).
+    #[arg(long, env = "FERROLB_MEMBERLIST_KEY_FILE")]
+    memberlist_key_file: Option<PathBuf>,
+    /// Heartbeat to the nodes that would take over from this one.
+    #[arg(long, default_value_t = 10)]
+    memberlist_heartbeat_ms: u64,
+    /// Silence of the owner after which its successor checks it.
+    #[arg(long, default_value_t = 30)]
+    memberlist_suspect_ms: u64,
+    /// How long the members asked to check a silent node wait for it.
+    #[arg(long, default_value_t = 15)]
+    memberlist_relay_timeout_ms: u64,
+    /// Longest wait on SIGTERM for the others to take over.
+    #[arg(long, default_value_t = 2000)]
+    handover_timeout_ms: u64,
+}
+
+impl Args {
+    fn membership(&self) -> anyhow::Result<Option<MembershipOptions>> {
+        if self.memberlist_port == 0 {
+            return Ok(None);
+        }
+        let key = match (&self.memberlist_key_file, &self.memberlist_key) {
+            (Some(f), _) => {
+                let k = std::fs::read(f)
+                    .with_context(|| format!("--memberlist-key-file {}", f.display()))?;
+                Some(k.trim_ascii().to_vec())
+            }
+            (None, Some(k)) => Some(k.trim().as_bytes().to_vec()),
+            (None, None) => None,
+        };
+        if key.as_ref().is_some_and(|k| k.is_empty()) {
+            anyhow::bail!("the memberlist key is empty: set a non-empty key or none");
+        }
+        let ms = Duration::from_millis;
+        let heartbeat = ms(self.memberlist_heartbeat_ms.max(1));
+        let suspect = ms(self.memberlist_suspect_ms);
+        if suspect < heartbeat * 2 {
+            anyhow::bail!(
+                "--memberlist-suspect-ms ({}) must be at least twice --memberlist-heartbeat-ms ({})",
+                self.memberlist_suspect_ms,
+                self.memberlist_heartbeat_ms
+            );
+        }
+        Ok(Some(MembershipOptions {
+            port: self.memberlist_port,
+            key,
+            timing: Timing {
+                heartbeat,
+                suspect_after: suspect,
+                relay_timeout: ms(self.memberlist_relay_timeout_ms.max(1)),
+                leave_timeout: ms(self.handover_timeout_ms),
+                ..Timing::default()
+            },
+        }))
+    }
 }
 
 #[tokio::main]
@@ -90,6 +156,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let mut registry = Registry::default();
     let metrics = Arc::new(L2Metrics::new(&mut registry));
     let bgp_metrics = Arc::new(BgpMetrics::new(&mut registry));
+    let membership_metrics = Arc::new(MembershipMetrics::new(&mut registry));
     let (ready_tx, ready_rx) = watch::channel(false);
     let mut server = None;
     if !args.metrics_address.is_empty() {
@@ -115,6 +182,20 @@ async fn run(args: Args) -> anyhow::Result<()> {
         },
         rescan: Duration::from_secs(args.interface_rescan_seconds.max(1)),
     };
+    let membership = match args.membership()? {
+        Some(m) => {
+            let port = m.port;
+            let handle =
+                ferrolb_speaker::membership::task::start(&args.node, m, membership_metrics)?;
+            Some(runner::Membership { handle, port })
+        }
+        None => {
+            tracing::warn!(
+                "membership is off (--memberlist-port 0): failover waits for the Node to turn NotReady"
+            );
+            None
+        }
+    };
     let shutdown = ferrolb_crds::process::shutdown_signal();
     let result = match args.source {
         SourceKind::File => {
@@ -130,6 +211,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 opts,
                 metrics,
                 bgp_metrics,
+                membership,
                 ready_tx,
                 shutdown,
             )
@@ -160,6 +242,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 opts,
                 metrics,
                 bgp_metrics,
+                membership,
                 ready_tx,
                 shutdown,
             )

@@ -118,3 +118,86 @@ impl BgpMetrics {
         }
     }
 }
+
+/// A member state label (`alive`, `dead`, `left`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StateLabels {
+    /// The state.
+    pub state: String,
+}
+
+/// Why a membership message was refused (`authentication`, `foreign`, `malformed`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabels {
+    /// The reason.
+    pub reason: String,
+}
+
+/// `sent` (this node left) or `received` (another node left).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DirectionLabels {
+    /// The direction.
+    pub direction: String,
+}
+
+/// Membership metrics.
+#[derive(Debug, Default)]
+pub struct MembershipMetrics {
+    /// Members per state, as this node sees them.
+    pub members: Family<StateLabels, Gauge>,
+    /// Checks started because a member was silent.
+    pub suspicions: Counter,
+    /// Members this node declared dead.
+    pub declared: Counter,
+    /// Rumours of this node's death it refuted.
+    pub refutations: Counter,
+    /// Planned handovers.
+    pub handovers: Family<DirectionLabels, Counter>,
+    /// Messages accepted.
+    pub received: Counter,
+    /// Messages refused.
+    pub refused: Family<ReasonLabels, Counter>,
+}
+
+impl MembershipMetrics {
+    /// Creates and registers the metrics.
+    pub fn new(registry: &mut Registry) -> Self {
+        let m = MembershipMetrics::default();
+        registry.register(
+            "ferrolb_membership_members",
+            "Speakers per state as this node sees them (itself included in alive)",
+            m.members.clone(),
+        );
+        registry.register(
+            "ferrolb_membership_suspicions",
+            "Checks started because a member was silent too long",
+            m.suspicions.clone(),
+        );
+        registry.register(
+            "ferrolb_membership_declared_dead",
+            "Members this node declared dead after failed direct and indirect probes",
+            m.declared.clone(),
+        );
+        registry.register(
+            "ferrolb_membership_refutations",
+            "Reports of this node's death it refuted",
+            m.refutations.clone(),
+        );
+        registry.register(
+            "ferrolb_membership_handovers",
+            "Planned handovers: this node leaving (sent) or another leaving (received)",
+            m.handovers.clone(),
+        );
+        registry.register(
+            "ferrolb_membership_messages_received",
+            "Membership messages accepted",
+            m.received.clone(),
+        );
+        registry.register(
+            "ferrolb_membership_messages_refused",
+            "Membership messages refused (bad key, foreign, malformed)",
+            m.refused.clone(),
+        );
+        m
+    }
+}

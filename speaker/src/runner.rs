@@ -2,6 +2,7 @@
 //! (`status/speaker-<node>.yaml`, or `ServiceL2Status` objects) and Events.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -70,16 +71,59 @@ impl Tasks {
     }
 }
 
+/// The members to seed membership with: every Node's first internal address
+/// (external when it has none) and the membership port.
+fn member_addresses(snap: &ferrolb_crds::ClusterSnapshot, port: u16) -> Vec<(String, SocketAddr)> {
+    snap.nodes
+        .iter()
+        .filter_map(|n| {
+            let addrs = n.status.as_ref()?.addresses.as_ref()?;
+            let pick = |t: &str| {
+                addrs
+                    .iter()
+                    .filter(|a| a.type_ == t)
+                    .find_map(|a| a.address.parse::<IpAddr>().ok())
+            };
+            let ip = pick("InternalIP").or_else(|| pick("ExternalIP"))?;
+            Some((n.metadata.name.clone()?, SocketAddr::new(ip, port)))
+        })
+        .collect()
+}
+
+/// Waits for a membership change, or forever without membership.
+async fn view_changed(m: &mut Option<Membership>) {
+    match m {
+        Some(m) => {
+            if m.handle.view.changed().await.is_err() {
+                std::future::pending::<()>().await
+            }
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// Membership as the runner uses it.
+pub struct Membership {
+    /// The thread's handle.
+    pub handle: crate::membership::task::Handle,
+    /// The UDP port (the same on every node).
+    pub port: u16,
+}
+
 /// Runs until `shutdown` fires.
+#[allow(clippy::too_many_arguments)]
 pub async fn run(
     source: &impl SnapshotSource,
     sink: &impl StatusSink,
     opts: SpeakerOptions,
     metrics: Arc<L2Metrics>,
     bgp_metrics: Arc<BgpMetrics>,
+    mut membership: Option<Membership>,
     ready: watch::Sender<bool>,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
+    let mut seeded = Vec::new();
+    let mut watching = BTreeSet::new();
     let mut rx = source.snapshots();
     let mut tasks = Tasks::default();
     let mut last_status: Option<SpeakerStatusFile> = None;
@@ -109,8 +153,32 @@ pub async fn run(
                 usable: false,
             });
         bgp.apply(&loaded.snapshot, &config, &opts.class, &me).await;
+        // Membership says who is alive without waiting for the API server, but only
+        // while this node reaches a majority; otherwise the Node objects alone decide
+        // (and, when the API server is unreachable too, their last state: nothing new
+        // is taken over).
+        let view = membership.as_mut().map(|m| {
+            let members = member_addresses(&loaded.snapshot, m.port);
+            if members != seeded {
+                m.handle.seed(members.clone());
+                seeded = members;
+            }
+            m.handle.view.borrow_and_update().clone()
+        });
+        let alive = view.as_ref().filter(|v| v.quorum).map(|v| &v.alive);
         let (assignments, unannounced) =
-            l2_assignments(&loaded.snapshot, &config, &opts.class, None);
+            l2_assignments(&loaded.snapshot, &config, &opts.class, alive);
+        if let Some(m) = &membership {
+            let watch: BTreeSet<String> = assignments
+                .iter()
+                .filter(|a| a.successor.as_deref() == Some(opts.node.as_str()))
+                .map(|a| a.node.clone())
+                .collect();
+            if watch != watching {
+                m.handle.watch(watch.clone());
+                watching = watch;
+            }
+        }
         // Addresses that BGP announces are not "unannounced" for layer 2's sake.
         let bgp_pools: std::collections::BTreeSet<&String> = config
             .bgp_advertisements
@@ -147,6 +215,9 @@ pub async fn run(
             })
             .collect();
         tasks.apply(&p.per_interface, &ifaces, &opts, &metrics);
+        if let (Some(m), Some(v)) = (&membership, &view) {
+            m.handle.applied(v.generation);
+        }
         if last_status.as_ref() != Some(&p.status) {
             let before: BTreeSet<(String, String)> = last_status
                 .iter()
@@ -195,12 +266,20 @@ pub async fn run(
             }
         }
         ready.send_replace(true);
-        tokio::select! {
-            c = rx.changed() => if c.is_err() { break },
-            _ = rescan.tick() => {},
-            _ = bgp.changed() => {},
+        let woke = tokio::select! {
+            c = rx.changed() => if c.is_err() { break } else { "snapshot" },
+            _ = rescan.tick() => "interface rescan",
+            _ = bgp.changed() => "bgp session",
+            _ = view_changed(&mut membership) => "membership",
             _ = shutdown.changed() => break,
-        }
+        };
+        tracing::trace!(woke, "re-planning");
+    }
+    // A planned departure: the others take over (and announce) first, then this
+    // node stops answering.
+    if let Some(m) = &membership {
+        m.handle.leave().await;
+        tracing::info!("handover done");
     }
     // Stop answering and close sessions (with a Cease NOTIFICATION) before exiting.
     drop(tasks);

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use notify::{RecursiveMode, Watcher};
@@ -217,10 +218,14 @@ impl FileSource {
         let mut watcher =
             notify::recommended_watcher(move |res: notify::Result<notify::Event>| match res {
                 Ok(ev) => {
-                    let relevant = ev.paths.iter().any(|p| {
-                        p == &status_services
-                            || (p.parent() == Some(dir.as_path()) && (is_yaml(p) || p.is_dir()))
-                    });
+                    // Reading a file is an event too (inotify IN_OPEN/IN_CLOSE_NOWRITE):
+                    // without this, every process reading the directory woke every
+                    // other one, and they reloaded each other without end.
+                    let relevant = !matches!(ev.kind, notify::EventKind::Access(_))
+                        && ev.paths.iter().any(|p| {
+                            p == &status_services
+                                || (p.parent() == Some(dir.as_path()) && (is_yaml(p) || p.is_dir()))
+                        });
                     if relevant {
                         // The receiver is gone only when the watch is being dropped.
                         let _ = ev_tx.send(());
@@ -239,10 +244,13 @@ impl FileSource {
                 .map_err(werr)?;
         }
         let source = self.clone();
+        let reloads = Arc::new(AtomicU64::new(0));
+        let counter = reloads.clone();
         let task = tokio::spawn(async move {
             while ev_rx.recv().await.is_some() {
                 tokio::time::sleep(SETTLE).await;
                 while ev_rx.try_recv().is_ok() {}
+                counter.fetch_add(1, Ordering::Relaxed);
                 match source.load() {
                     Ok(loaded) => {
                         if **tx.borrow() != loaded {
@@ -262,6 +270,7 @@ impl FileSource {
             rx,
             _watcher: watcher,
             task,
+            reloads,
         })
     }
 }
@@ -271,6 +280,14 @@ pub struct FileWatch {
     rx: watch::Receiver<Arc<Loaded>>,
     _watcher: notify::RecommendedWatcher,
     task: tokio::task::JoinHandle<()>,
+    reloads: Arc<AtomicU64>,
+}
+
+impl FileWatch {
+    /// How many times the directory was read again after a change event.
+    pub fn reloads(&self) -> u64 {
+        self.reloads.load(Ordering::Relaxed)
+    }
 }
 
 impl Drop for FileWatch {

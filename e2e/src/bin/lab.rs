@@ -101,7 +101,8 @@ fn run(args: &Args) -> anyhow::Result<bool> {
             }
         }
         println!(
-            "  detection: the lab marked the Node NotReady at once (speaker membership, issue 7, will detect it by itself)"
+            "  detection: speaker membership (the Node object stays Ready; the speakers found n{} dead themselves)",
+            f.victim
         );
         match f.router_converged {
             Some(t) => println!(

@@ -232,7 +232,9 @@ impl Lab {
         std::fs::write(self.dir.join("ferrolb.yaml"), config::ferrolb_objects())?;
         std::fs::write(
             self.dir.join("nodes.yaml"),
-            config::nodes(NODES, Lan::v4, &self.dead),
+            // Nodes stay Ready: the speakers find a dead node by themselves
+            // (membership), as they must before the node controller notices (40 s).
+            config::nodes(NODES, Lan::v4, &[]),
         )?;
         std::fs::write(
             self.dir.join("services.yaml"),
@@ -464,8 +466,8 @@ impl Lab {
         let killed_at = Instant::now();
         let handle = *self.speakers.get(victim - 1).context("no such speaker")?;
         self.lan.stop(handle, "KILL")?;
-        // The node controller and kube-proxy's part: the Node goes NotReady, its
-        // endpoints go, the other nodes' rules drop its backend.
+        // The endpoints' part (readiness, kube-proxy): the dead node's backends
+        // go from the other nodes' rules. Its Node object stays Ready.
         self.dead.push(victim);
         self.write_config()?;
         self.program_nodes()?;

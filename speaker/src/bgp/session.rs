@@ -221,12 +221,18 @@ impl Driver {
             .announced_prefixes
             .get_or_create(&l)
             .set(i64::try_from(self.adj.advertised().len()).unwrap_or(i64::MAX));
-        self.status.send_modify(|s| {
-            s.state = self.fsm.state();
-            s.advertised = self.adj.advertised().len();
+        // Only a real change wakes the runner: it re-plans on every wake-up, and
+        // waking it for nothing made it spin with the sessions.
+        let state = self.fsm.state();
+        let advertised = self.adj.advertised().len();
+        self.status.send_if_modified(|s| {
+            let changed = s.state != state || s.advertised != advertised || last_error.is_some();
+            s.state = state;
+            s.advertised = advertised;
             if last_error.is_some() {
                 s.last_error = last_error;
             }
+            changed
         });
     }
 

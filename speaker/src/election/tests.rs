@@ -72,6 +72,22 @@ proptest! {
             }
         }
     }
+
+    #[test]
+    fn the_successor_is_who_owns_the_address_once_the_owner_is_gone(
+        n in 2usize..8, weights in proptest::collection::vec(0u32..3, 8), base in any::<u32>()
+    ) {
+        let names: Vec<String> = (0..n).map(|i| format!("node-{i}")).collect();
+        let cands = || names.iter().zip(&weights).map(|(s, w)| (s.as_str(), *w));
+        for i in 0..100u32 {
+            let ip = v4(base.wrapping_add(i));
+            let order = ranked(cands(), &ip);
+            prop_assert_eq!(order.len(), n);
+            prop_assert_eq!(Some(order[0]), owner(cands(), &ip));
+            let without_owner = owner(cands().filter(|(s, _)| *s != order[0]), &ip);
+            prop_assert_eq!(Some(order[1]), without_owner);
+        }
+    }
 }
 
 fn snapshot(yaml: &str) -> ClusterSnapshot {

@@ -73,6 +73,9 @@ pub struct Member {
     /// Its incarnation as last learned.
     pub incarnation: u64,
     last_heard: Instant,
+    /// Heard from at least once: a Node that never ran a speaker does not count
+    /// towards the quorum.
+    pub heard: bool,
 }
 
 /// A message to send.
@@ -191,10 +194,14 @@ impl Membership {
             .collect()
     }
 
-    /// Whether this node sees a strict majority of all members (itself included)
-    /// alive.
+    /// Whether this node sees a strict majority of the members it has ever heard
+    /// from (itself included) alive.
     pub fn has_quorum(&self) -> bool {
-        self.alive().len() * 2 > self.members.len() + 1
+        let known = self.members.values().filter(|m| m.heard);
+        let (total, alive) = known.fold((1, 1), |(t, a), m| {
+            (t + 1, a + usize::from(m.state == State::Alive))
+        });
+        alive * 2 > total
     }
 
     /// Events since the last call.
@@ -215,6 +222,7 @@ impl Membership {
                     state: State::Alive,
                     incarnation: 0,
                     last_heard: now,
+                    heard: false,
                 });
         }
     }
@@ -230,10 +238,10 @@ impl Membership {
             }
         }
         self.watching = names;
-        self.to_each(new, Kind::Watch)
+        self.send_each(new, Kind::Watch)
     }
 
-    fn to_each(&mut self, addrs: Vec<SocketAddr>, kind: Kind) -> Vec<Send> {
+    fn send_each(&mut self, addrs: Vec<SocketAddr>, kind: Kind) -> Vec<Send> {
         addrs
             .into_iter()
             .map(|to| Send {
@@ -262,7 +270,7 @@ impl Membership {
             deadline: now + self.timing.leave_timeout,
             last_sent: now,
         });
-        self.to_each(addrs, Kind::Leave)
+        self.send_each(addrs, Kind::Leave)
     }
 
     /// Whether a departure is complete (every member acknowledged, or it timed out).
@@ -281,7 +289,7 @@ impl Membership {
             .filter_map(|n| self.members.get(n))
             .map(|m| m.addr)
             .collect();
-        self.to_each(addrs, Kind::LeaveAck)
+        self.send_each(addrs, Kind::LeaveAck)
     }
 
     fn msg(&mut self, kind: Kind, seq: u32, about: &str) -> Message {
@@ -373,7 +381,7 @@ impl Membership {
 
     fn broadcast(&mut self, kind: Kind) -> Vec<Send> {
         let addrs: Vec<SocketAddr> = self.members.values().map(|m| m.addr).collect();
-        self.to_each(addrs, kind)
+        self.send_each(addrs, kind)
     }
 
     /// Handles a message from `src`.
@@ -392,6 +400,9 @@ impl Membership {
             return Vec::new();
         };
         let mut out = Vec::new();
+        if let Some(m) = self.members.get_mut(&msg.from) {
+            m.heard = true;
+        }
         // Hearing from a member is proof of life at its incarnation.
         match sender.state {
             State::Alive => {
@@ -455,14 +466,16 @@ impl Membership {
                             msg: self.msg(Kind::Ack, r.origin_seq, &r.target),
                         });
                     }
-                } else if let Some(c) = self.checks.get(&msg.about) {
-                    if c.seq == msg.seq {
-                        self.checks.remove(&msg.about);
-                        if let Some(m) = self.members.get_mut(&msg.about) {
-                            m.last_heard = now;
-                        }
-                        self.events.push(Event::Cleared(msg.about.clone()));
+                } else if self
+                    .checks
+                    .get(&msg.about)
+                    .is_some_and(|c| c.seq == msg.seq)
+                {
+                    self.checks.remove(&msg.about);
+                    if let Some(m) = self.members.get_mut(&msg.about) {
+                        m.last_heard = now;
                     }
+                    self.events.push(Event::Cleared(msg.about.clone()));
                 }
             }
             Kind::PingReq => {

@@ -327,6 +327,23 @@ fn quorum_needs_a_strict_majority() {
 }
 
 #[test]
+fn nodes_that_never_ran_a_speaker_do_not_count_towards_the_quorum() {
+    let mut net = Net::new(3);
+    // n3 is a Node without a speaker: it never sends anything.
+    net.down.insert("n3".into());
+    net.run(Duration::from_secs(3));
+    assert_eq!(
+        net.state("n1", "n3"),
+        State::Dead,
+        "declared after the slow check"
+    );
+    assert!(net.nodes["n1"].has_quorum(), "2 of the 2 ever heard");
+    net.down.insert("n2".into());
+    net.run(Duration::from_secs(3));
+    assert!(!net.nodes["n1"].has_quorum(), "1 of 2");
+}
+
+#[test]
 fn slow_heartbeats_cost_one_message_per_member_per_interval() {
     let mut net = Net::new(4);
     net.run(Duration::from_secs(1));
