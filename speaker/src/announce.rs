@@ -19,6 +19,18 @@ pub struct L2Plan {
     pub status: SpeakerStatusFile,
 }
 
+/// Interfaces any layer 2 address would be announced on, whoever owns it: the
+/// speaker keeps them open so that taking an address over costs no socket set-up.
+pub fn standby_interfaces(
+    assignments: &[L2Assignment],
+    ifaces: &BTreeMap<String, Interface>,
+) -> BTreeSet<String> {
+    assignments
+        .iter()
+        .flat_map(|a| for_address(ifaces, &a.ip, &a.interfaces))
+        .collect()
+}
+
 /// Plans what `node` answers for.
 pub fn plan(
     node: &str,
@@ -107,5 +119,9 @@ mod tests {
             .map(|i| i.name.as_str())
             .collect();
         assert_eq!(names, ["eth0", "eth1"]);
+        // Only another node's address on eth0: eth0 stays open, idle; eth1 too
+        // while an IPv6 address exists anywhere.
+        let standby = standby_interfaces(&[a("db", "10.0.0.6", "other")], &ifaces);
+        assert_eq!(standby, ["eth0".to_string()].into());
     }
 }

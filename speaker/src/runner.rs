@@ -12,7 +12,7 @@ use ferrolb_crds::v1beta1::ServiceBGPStatusStatus;
 use k8s_openapi::jiff::Timestamp;
 use tokio::sync::watch;
 
-use crate::announce::plan;
+use crate::announce::{plan, standby_interfaces};
 use crate::bgp::manager::BgpSpeaker;
 use crate::election::{NodeView, l2_assignments};
 use crate::layer2::announcer::AnnouncePolicy;
@@ -40,26 +40,32 @@ struct Tasks {
 }
 
 impl Tasks {
+    /// Runs a task on every interface of `plan` (answering for its addresses) and,
+    /// idle, on every `standby` one: opening the sockets and joining groups costs
+    /// ~20 ms, which a takeover must not wait for.
     fn apply(
         &mut self,
         plan: &BTreeMap<String, crate::layer2::responder::Owned>,
+        standby: &BTreeSet<String>,
         ifaces: &BTreeMap<String, interfaces::Interface>,
         opts: &SpeakerOptions,
         metrics: &Arc<L2Metrics>,
     ) {
-        // Stop at once where nothing is owned any more, or the interface changed.
-        self.running.retain(|name, t| {
-            plan.get(name).is_some_and(|o| !o.is_empty()) && ifaces.get(name) == Some(&t.iface)
-        });
-        for (name, owned) in plan {
+        let wanted: BTreeSet<&String> = plan.keys().chain(standby).collect();
+        // Stop where nothing may be owned any more, or the interface changed; a task
+        // that loses its addresses goes silent at once through `set`.
+        self.running
+            .retain(|name, t| wanted.contains(name) && ifaces.get(name) == Some(&t.iface));
+        for name in wanted {
+            let owned = plan.get(name).cloned().unwrap_or_default();
             if let Some(t) = self.running.get(name) {
-                t.set(owned.clone());
+                t.set(owned);
                 continue;
             }
             let Some(iface) = ifaces.get(name) else {
                 continue;
             };
-            match IfaceTask::start(iface.clone(), owned.clone(), opts.announce, metrics.clone()) {
+            match IfaceTask::start(iface.clone(), owned, opts.announce, metrics.clone()) {
                 Ok(t) => {
                     self.running.insert(name.clone(), t);
                 }
@@ -214,7 +220,8 @@ pub async fn run(
                 peers,
             })
             .collect();
-        tasks.apply(&p.per_interface, &ifaces, &opts, &metrics);
+        let standby = standby_interfaces(&assignments, &ifaces);
+        tasks.apply(&p.per_interface, &standby, &ifaces, &opts, &metrics);
         if let (Some(m), Some(v)) = (&membership, &view) {
             m.handle.applied(v.generation);
         }

@@ -24,5 +24,6 @@ pub mod netns;
 pub mod router;
 pub mod table;
 mod topology;
+pub mod udp;
 
 pub use topology::{Failover, Lab, Row, down};

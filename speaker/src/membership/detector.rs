@@ -166,7 +166,9 @@ impl Membership {
             next_seq: 1,
             next_relay: 0,
             last_heartbeat: now,
-            last_gossip: now,
+            // Announce ourselves at the first tick: a restarted speaker must supersede
+            // its old self before it takes addresses back.
+            last_gossip: now.checked_sub(timing.gossip_interval).unwrap_or(now),
             last_watch: now,
             leaving: None,
             leaves_to_ack: BTreeSet::new(),

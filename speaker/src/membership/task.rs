@@ -93,11 +93,9 @@ pub fn start(
         .or_else(|_| StdUdp::bind(("0.0.0.0", opts.port)))
         .with_context(|| format!("cannot bind the membership port {} (UDP)", opts.port))?;
     sock.set_nonblocking(true)?;
-    let (view_tx, view_rx) = watch::channel(View {
-        alive: [me.to_string()].into(),
-        quorum: true,
-        generation: 0,
-    });
+    // No judgement before the first members arrive: without a quorum the runner goes
+    // by the Node objects, instead of this node electing itself for everything.
+    let (view_tx, view_rx) = watch::channel(View::default());
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let me = me.to_string();
     std::thread::Builder::new()
@@ -152,6 +150,7 @@ async fn run(
     let mut applied = 0u64;
     let mut leaving: Option<oneshot::Sender<()>> = None;
     let mut last_view = view_tx.borrow().clone();
+    let mut seeded = false;
     tracing::info!(
         port = opts.port,
         authenticated = key.is_some(),
@@ -185,6 +184,7 @@ async fn run(
             c = cmd.recv() => match c {
                 None => break,
                 Some(Command::Seed(nodes)) => {
+                    seeded = true;
                     mem.seed(&nodes, Instant::now());
                     Vec::new()
                 }
@@ -218,7 +218,7 @@ async fn run(
             quorum: mem.has_quorum(),
             generation,
         };
-        if view.alive != last_view.alive || view.quorum != last_view.quorum {
+        if seeded && (view.alive != last_view.alive || view.quorum != last_view.quorum) {
             generation += 1;
             let view = View { generation, ..view };
             let counts = |s: State| mem.members().values().filter(|m| m.state == s).count() as i64;
