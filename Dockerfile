@@ -1,0 +1,30 @@
+# syntax=docker/dockerfile:1
+# One image for both binaries: /ferrolb-controller and /ferrolb-speaker.
+#   docker build -t ghcr.io/ferrolb/ferrolb:dev .
+# The binaries link glibc and libgcc only, which distroless/cc provides; no shell,
+# no package manager in the final image.
+
+FROM docker.io/library/rust:1.89-bookworm AS build
+WORKDIR /src
+# Every workspace member, since Cargo resolves the whole workspace; the cache mounts
+# keep the registry and build output between builds.
+COPY Cargo.toml Cargo.lock ./
+COPY .cargo .cargo
+COPY crds crds
+COPY controller controller
+COPY speaker speaker
+COPY e2e e2e
+RUN --mount=type=cache,target=/usr/local/cargo/registry \
+    --mount=type=cache,target=/src/target \
+    cargo build --release --locked -p ferrolb-controller -p ferrolb-speaker \
+    && install -D -m 0755 target/release/ferrolb-controller /out/ferrolb-controller \
+    && install -D -m 0755 target/release/ferrolb-speaker /out/ferrolb-speaker
+
+FROM gcr.io/distroless/cc-debian12:nonroot
+COPY --from=build /out/ferrolb-controller /out/ferrolb-speaker /
+# The controller runs as this user. The speaker's pod sets runAsUser: 0 with every
+# capability dropped but NET_RAW (ARP/NDP raw sockets): Kubernetes gives added
+# capabilities to root only, as it sets no ambient ones (see docs/install.md).
+USER 65532:65532
+EXPOSE 7472 7473
+ENTRYPOINT ["/ferrolb-controller"]
