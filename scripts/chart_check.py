@@ -157,6 +157,8 @@ def check_containers(name: str, docs: list[dict], values: dict) -> None:
     got = set(sp["securityContext"]["capabilities"].get("add", []))
     if got != want:
         fail(f"{name}: speaker capabilities {sorted(got)}, want {sorted(want)}")
+    if not want and sp["securityContext"].get("runAsUser") == 0:
+        fail(f"{name}: speaker runs as root with no capability to use")
     env = {e["name"] for e in sp.get("env", [])}
     ml = values.get("speaker", {}).get("memberlist", {}).get("enabled", True)
     has = {"FERROLB_MEMBERLIST_PORT", "FERROLB_MEMBERLIST_KEY"} <= env
