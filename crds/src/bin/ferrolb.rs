@@ -44,11 +44,11 @@ fn main() -> ExitCode {
         }
     }
     let mut input = String::new();
-    if files.is_empty() {
-        if let Err(e) = std::io::stdin().read_to_string(&mut input) {
-            eprintln!("ferrolb convert: stdin: {e}");
-            return ExitCode::FAILURE;
-        }
+    if files.is_empty()
+        && let Err(e) = std::io::stdin().read_to_string(&mut input)
+    {
+        eprintln!("ferrolb convert: stdin: {e}");
+        return ExitCode::FAILURE;
     }
     for f in &files {
         match std::fs::read_to_string(f) {
