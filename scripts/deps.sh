@@ -40,3 +40,17 @@ ensure_cargo_tool() {
   echo "==> cargo install $2"
   if [ -n "${3:-}" ]; then cargo install --locked "$2" --version "$3"; else cargo install --locked "$2"; fi
 }
+
+# ensure_venv DIR REQUIREMENTS: a Python virtual environment at DIR holding the
+# pinned packages of REQUIREMENTS (reinstalled only when that file changes).
+ensure_venv() {
+  local dir=$1 req=$2
+  if [ ! -x "$dir/bin/python" ]; then
+    python3 -m venv "$dir" 2>/dev/null || { ensure_apt python3-venv && python3 -m venv "$dir"; }
+  fi
+  if ! cmp -s "$req" "$dir/.requirements"; then
+    echo "==> pip install -r $req"
+    "$dir/bin/pip" install -q --disable-pip-version-check -r "$req"
+    cp "$req" "$dir/.requirements"
+  fi
+}

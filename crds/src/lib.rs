@@ -3,6 +3,7 @@
 
 pub mod annotations;
 pub mod config;
+pub mod convert;
 pub mod crdgen;
 pub mod snapshot;
 pub mod source;

@@ -64,7 +64,7 @@ pub struct Origin {
 /// Splits a YAML stream into documents, with the 1-based line each body starts on.
 /// A document marker is `---` (or `...`) at the start of a line; Kubernetes objects
 /// are mappings, so a marker can never sit inside one at column 0.
-fn documents(text: &str) -> Vec<(u64, String)> {
+pub(crate) fn documents(text: &str) -> Vec<(u64, String)> {
     let mut docs = Vec::new();
     let mut cur = String::new();
     let mut start = 1u64;
