@@ -1,5 +1,7 @@
 //! What both binaries do the same way as processes: logging and shutdown signals.
 
+use std::io::IsTerminal;
+
 use tokio::sync::watch;
 
 /// Installs the global tracing subscriber on stderr: JSON lines or text, with an
@@ -7,8 +9,11 @@ use tokio::sync::watch;
 pub fn init_logging(json: bool, filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colours only on a terminal: in a file or a log collector they are noise that
+    // breaks grep.
     let b = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     if json {
         b.json().init();

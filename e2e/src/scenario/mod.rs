@@ -18,6 +18,7 @@
 //! gone) and kube-proxy (rules without the dead backends).
 
 pub mod config;
+pub mod failover;
 pub mod http;
 pub mod kubeproxy;
 pub mod netns;

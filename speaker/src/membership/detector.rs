@@ -196,14 +196,33 @@ impl Membership {
             .collect()
     }
 
-    /// Whether this node sees a strict majority of the members it has ever heard
-    /// from (itself included) alive.
+    /// Whether this node may act on its own view: it sees a strict majority of
+    /// the speakers it has ever heard from (itself included) alive, or exactly half
+    /// when that half holds the lowest-named of them (a tie-break both halves of an
+    /// even split agree on). A node that has heard no other speaker at all while
+    /// other Nodes exist (a wrong key, a firewall) has no quorum.
     pub fn has_quorum(&self) -> bool {
-        let known = self.members.values().filter(|m| m.heard);
-        let (total, alive) = known.fold((1, 1), |(t, a), m| {
-            (t + 1, a + usize::from(m.state == State::Alive))
-        });
-        alive * 2 > total
+        let heard: Vec<(&String, &Member)> = self.members.iter().filter(|(_, m)| m.heard).collect();
+        if heard.is_empty() {
+            return self.members.is_empty();
+        }
+        let total = heard.len() + 1;
+        let alive = 1 + heard
+            .iter()
+            .filter(|(_, m)| m.state == State::Alive)
+            .count();
+        if alive * 2 != total {
+            return alive * 2 > total;
+        }
+        let lowest = heard
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .chain([self.me.as_str()])
+            .min();
+        lowest == Some(self.me.as_str())
+            || heard
+                .iter()
+                .any(|(n, m)| Some(n.as_str()) == lowest && m.state == State::Alive)
     }
 
     /// Events since the last call.

@@ -151,6 +151,7 @@ async fn run(
     let mut leaving: Option<oneshot::Sender<()>> = None;
     let mut last_view = view_tx.borrow().clone();
     let mut seeded = false;
+    let mut warned: std::collections::HashMap<std::net::IpAddr, Instant> = Default::default();
     tracing::info!(
         port = opts.port,
         authenticated = key.is_some(),
@@ -171,7 +172,15 @@ async fn run(
                             _ => "malformed",
                         };
                         metrics.refused.get_or_create(&crate::metrics::ReasonLabels { reason: reason.into() }).inc();
-                        tracing::debug!(%src, error = %e, "membership message refused");
+                        // A wrong key is a misconfiguration worth a warning, once a
+                        // minute per sender; anything else is noise on the port.
+                        let warn_again = warned.get(&src.ip()).is_none_or(|t: &Instant| t.elapsed() > Duration::from_secs(60));
+                        if e == WireError::BadMac && warn_again {
+                            warned.insert(src.ip(), Instant::now());
+                            tracing::warn!(%src, error = %e, "membership message refused");
+                        } else {
+                            tracing::debug!(%src, error = %e, "membership message refused");
+                        }
                         Vec::new()
                     }
                 },

@@ -337,10 +337,35 @@ fn nodes_that_never_ran_a_speaker_do_not_count_towards_the_quorum() {
         State::Dead,
         "declared after the slow check"
     );
-    assert!(net.nodes["n1"].has_quorum(), "2 of the 2 ever heard");
+    assert!(net.nodes["n2"].has_quorum(), "2 of the 2 ever heard");
+    net.down.insert("n1".into());
+    net.run(Duration::from_secs(3));
+    assert!(
+        !net.nodes["n2"].has_quorum(),
+        "1 of 2, and not the lowest name"
+    );
+}
+
+#[test]
+fn a_member_that_hears_nobody_has_no_quorum_and_an_even_split_goes_to_the_lowest_name() {
+    let mut net = Net::new(2);
+    // n2 cannot hear n1 at all from the start (say, a wrong key).
+    net.cut.insert(("n1".into(), "n2".into()));
+    net.run(Duration::from_secs(3));
+    assert!(!net.nodes["n2"].has_quorum(), "heard nobody");
+    let mut net = Net::new(2);
+    net.run(Duration::from_secs(1));
     net.down.insert("n2".into());
     net.run(Duration::from_secs(3));
-    assert!(!net.nodes["n1"].has_quorum(), "1 of 2");
+    assert!(net.nodes["n1"].has_quorum(), "1 of 2, with the lowest name");
+    let mut net = Net::new(2);
+    net.run(Duration::from_secs(1));
+    net.down.insert("n1".into());
+    net.run(Duration::from_secs(3));
+    assert!(
+        !net.nodes["n2"].has_quorum(),
+        "1 of 2, without the lowest name"
+    );
 }
 
 #[test]
