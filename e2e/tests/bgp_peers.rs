@@ -373,3 +373,56 @@ fn gobgp_learns_our_route_with_as_sequence_and_communities() {
     );
     assert_eq!(rib.matches("/32").count(), 1, "{rib}");
 }
+
+#[test]
+fn a_silent_peer_expires_our_hold_timer_and_the_session_comes_back() {
+    if let Some(why) = unavailable() {
+        println!("SKIPPED: {why}");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    write_config(dir.path(), true);
+    // A 3 s hold time, the shortest RFC 4271 allows.
+    let cfg = std::fs::read_to_string(dir.path().join("config.yaml"))
+        .unwrap()
+        .replace("holdTime: 9s", "holdTime: 3s");
+    std::fs::write(dir.path().join("config.yaml"), cfg).unwrap();
+    controller_once(dir.path()).unwrap();
+    let mut lan = Lan::new(1).unwrap();
+    let protocols = format!(
+        "protocol bgp n1 {{\n  local {r} as 64500;\n  neighbor {n} as 4200000001;\n  passive on;\n  hold time 3;\n  error wait time 1, 2;\n  ipv4 {{ import all; export none; }};\n}}\n",
+        r = Lan::v4(0),
+        n = Lan::v4(1)
+    );
+    let (sock, bird) = start_bird(&mut lan, dir.path(), &protocols);
+    let node = lan.nodes[0].clone();
+    lan.spawn_speaker(&node, "n1", dir.path(), "speaker.log", &[])
+        .unwrap();
+    let log = || std::fs::read_to_string(dir.path().join("speaker.log")).unwrap_or_default();
+    let learned = |lan: &Lan| {
+        birdc(lan, &sock, &["show", "route", "protocol", "n1"]).contains("198.51.100.0/32")
+    };
+    eventually(Duration::from_secs(30), "BIRD to learn the route", || {
+        Some(()).filter(|_| learned(&lan))
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", log()));
+
+    // BIRD freezes: it neither sends KEEPALIVEs nor reads. Our hold timer expires.
+    let pid = std::fs::read_to_string(dir.path().join("bird.pid")).unwrap();
+    let pid = pid.trim();
+    Command::new("kill").args(["-STOP", pid]).status().unwrap();
+    let expired = eventually(Duration::from_secs(10), "our hold timer to expire", || {
+        Some(()).filter(|_| log().contains("hold timer expired (4/0)"))
+    });
+    Command::new("kill").args(["-CONT", pid]).status().unwrap();
+    assert!(expired.is_ok(), "{}", log());
+    // BIRD wakes to our NOTIFICATION; the session and the route come back.
+    let back = eventually(Duration::from_secs(30), "the route to come back", || {
+        Some(()).filter(|_| {
+            birdc(&lan, &sock, &["show", "protocols", "n1"]).contains("Established")
+                && learned(&lan)
+        })
+    });
+    assert!(back.is_ok(), "{}", log());
+    let _ = bird;
+}

@@ -33,6 +33,9 @@ fn the_lab_serves_every_request_before_and_after_a_node_dies() {
     assert!(!stdout.contains("FAILED"), "{stdout}");
     assert!(stdout.contains("Failover: n"), "{stdout}");
     assert!(stdout.contains("(router ECMP)"), "{stdout}");
+    // Connections from behind the router enter through more than one node.
+    let ecmp = stdout.lines().find(|l| l.starts_with("ECMP: ")).unwrap();
+    assert!(ecmp.matches(" (").count() >= 2, "{ecmp}");
     // The Local Service is never sent to n1, which has no backend for it.
     let api: Vec<&str> = stdout
         .lines()

@@ -78,6 +78,13 @@ fn run(args: &Args) -> anyhow::Result<bool> {
     println!("\nServices (namespace/name, address, how it is announced, who answered):\n");
     print!("{}", render(&rows));
     let mut ok = rows.iter().all(|r| r.lan.is_ok() && r.remote.is_ok());
+    let (ip, spread) = lab.ecmp_spread(30)?;
+    let parts: Vec<String> = spread.iter().map(|(n, c)| format!("n{n} ({c})")).collect();
+    println!(
+        "\nECMP: 30 connections from the remote client to {ip} entered through {}",
+        parts.join(", ")
+    );
+    ok &= spread.len() >= 2 && spread.values().sum::<usize>() == 30;
 
     if !args.no_failover {
         println!();

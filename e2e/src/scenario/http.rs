@@ -9,14 +9,20 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
-/// Serves `name` as the body of every request on `port` (IPv4 and IPv6), forever.
+/// Serves `name|<peer address>` as the body of every request on `port` (IPv4 and
+/// IPv6), forever.
 pub fn serve(name: &str, port: u16) -> anyhow::Result<()> {
     let listener =
         TcpListener::bind(("::", port)).with_context(|| format!("binding [::]:{port}"))?;
-    let body = format!("{name}\n");
     for conn in listener.incoming() {
         let Ok(mut conn) = conn else { continue };
-        let body = body.clone();
+        // The peer is the node that forwarded the request (kube-proxy masquerades),
+        // which tells the client which node the network delivered it to.
+        let peer = conn
+            .peer_addr()
+            .map(|a| a.ip().to_canonical().to_string())
+            .unwrap_or_default();
+        let body = format!("{name}|{peer}\n");
         std::thread::spawn(move || {
             let _ = conn.set_read_timeout(Some(Duration::from_secs(2)));
             // Read the request head; its content does not matter.
@@ -67,6 +73,11 @@ pub fn parse_reply(reply: &str) -> anyhow::Result<String> {
         bail!("HTTP status {status:?}");
     }
     Ok(body.trim().to_string())
+}
+
+/// A backend's answer: its name, and the address the request came from.
+pub fn split_reply(body: &str) -> (&str, &str) {
+    body.split_once('|').unwrap_or((body, ""))
 }
 
 /// One probe request: when it started and whether it succeeded.
@@ -182,6 +193,6 @@ mod tests {
                 get(addr, Duration::from_secs(1)).ok()
             })
             .unwrap();
-        assert_eq!(body, "p9 on n9");
+        assert_eq!(split_reply(&body), ("p9 on n9", "127.0.0.1"));
     }
 }

@@ -1,6 +1,6 @@
 //! Building, running and observing the lab (see the module diagram in `mod.rs`).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -77,6 +77,9 @@ impl Lab {
         lan.configure(&router, "eth1", "10.78.0.1", 24, "fd78::1", 64)?;
         lan.configure(&remote, "eth0", REMOTE_V4, 24, REMOTE_V6, 64)?;
         forwarding(&lan, &router)?;
+        // Hash flows on ports too, so one client's connections spread over the paths.
+        lan.sysctl(&router, "net.ipv4.fib_multipath_hash_policy", "1")?;
+        lan.sysctl(&router, "net.ipv6.fib_multipath_hash_policy", "1")?;
         default_routes(&lan, &remote, "10.78.0.1", "fd78::1")?;
         let client = lan.client.clone();
         default_routes(&lan, &client, ROUTER_V4, ROUTER_V6)?;
@@ -390,8 +393,8 @@ impl Lab {
         for (s, ips) in &self.addresses {
             for &ip in ips {
                 let addr = SocketAddr::new(ip, SERVICE_PORT);
-                let lan = request(&self.lan.client, addr, patience)?;
-                let remote = request(&self.remote, addr, patience)?;
+                let lan = request(&self.lan.client, addr, patience)?.map(|b| describe(&b));
+                let remote = request(&self.remote, addr, patience)?.map(|b| describe(&b));
                 let (mode, announced_by) = if s.pool == "lan" {
                     let owner = self.l2_owner(ip).map_or("?".into(), |n| format!("n{n}"));
                     ("L2".to_string(), format!("{owner} (ARP/NDP)"))
@@ -418,6 +421,32 @@ impl Lab {
             }
         }
         Ok(rows)
+    }
+
+    /// Sends `count` requests (new connections, so new source ports) from the
+    /// remote client to the first BGP address of a Cluster Service and counts the
+    /// node each entered through: the router hashes flows over its ECMP next hops.
+    pub fn ecmp_spread(&self, count: usize) -> anyhow::Result<(IpAddr, BTreeMap<usize, usize>)> {
+        let ip = self
+            .addresses
+            .iter()
+            .find(|(s, _)| s.pool == "routed" && !s.local)
+            .and_then(|(_, ips)| ips.iter().copied().find(IpAddr::is_ipv4))
+            .context("no routed IPv4 address")?;
+        let addr = SocketAddr::new(ip, SERVICE_PORT);
+        let peers = netns::run_in(&self.remote, move || {
+            (0..count)
+                .filter_map(|_| http::get(addr, Duration::from_secs(1)).ok())
+                .map(|b| http::split_reply(&b).1.to_string())
+                .collect::<Vec<String>>()
+        })?;
+        let mut spread = BTreeMap::new();
+        for p in peers {
+            if let Some(n) = ingress_of(&p) {
+                *spread.entry(n).or_insert(0) += 1;
+            }
+        }
+        Ok((ip, spread))
     }
 
     /// Kills the node that owns the L2 Service's IPv4 address while the LAN client
@@ -529,6 +558,30 @@ impl Drop for Lab {
             self.lan.kill_all();
             let _ = std::fs::remove_dir_all(&self.dir);
         }
+    }
+}
+
+/// The node a request entered through, from the address the backend saw (the
+/// node's pod-side or LAN address, as kube-proxy masquerades).
+pub fn ingress_of(peer: &str) -> Option<usize> {
+    (1..=NODES).find(|&i| {
+        [
+            format!("10.244.{i}.1"),
+            format!("fd44:0:0:{i}::1"),
+            Lan::v4(i),
+            Lan::v6(i),
+        ]
+        .iter()
+        .any(|a| a == peer)
+    })
+}
+
+/// `p3 on n3 via n1`: the backend and the node the request entered through.
+fn describe(body: &str) -> String {
+    let (backend, peer) = http::split_reply(body);
+    match ingress_of(peer) {
+        Some(n) => format!("{backend} via n{n}"),
+        None => backend.to_string(),
     }
 }
 
