@@ -435,3 +435,34 @@ async fn reading_the_directory_does_not_trigger_a_reload() {
     .await
     .expect("a write reloads");
 }
+
+#[test]
+fn a_cached_load_equals_a_fresh_one_after_every_kind_of_change() {
+    use ferrolb_crds::source::file::ParseCache;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let node = |n: &str| format!("apiVersion: v1\nkind: Node\nmetadata:\n  name: {n}\n");
+    std::fs::write(d.join("a.yaml"), node("a")).unwrap();
+    std::fs::write(d.join("b.yaml"), node("b")).unwrap();
+    std::fs::write(d.join("bad.yaml"), "kind: [").unwrap();
+    let src = FileSource::new(d);
+    let mut cache = ParseCache::default();
+    let first = src.load_with(&mut cache).unwrap();
+    assert_eq!(first, src.load().unwrap());
+    assert_eq!(first.errors.len(), 1, "the cached errors come back too");
+    // Unchanged: the same result from the cache.
+    assert_eq!(src.load_with(&mut cache).unwrap(), first);
+    // Rewritten in place with the same length, added, removed.
+    std::fs::write(d.join("a.yaml"), node("c")).unwrap();
+    std::fs::write(d.join("d.yaml"), node("d")).unwrap();
+    std::fs::remove_file(d.join("b.yaml")).unwrap();
+    let after = src.load_with(&mut cache).unwrap();
+    assert_eq!(after, src.load().unwrap());
+    let names: Vec<_> = after
+        .snapshot
+        .nodes
+        .iter()
+        .map(|n| n.metadata.name.clone().unwrap())
+        .collect();
+    assert_eq!(names, ["c", "d"]);
+}

@@ -14,7 +14,7 @@ use super::status::{
     EventRecord, PoolStatusRecord, PoolsStatusFile, ServiceStatusRecord, ServicesStatusFile,
     SpeakerStatusFile,
 };
-use super::yaml::{Origin, parse_file};
+use super::yaml::{Object, Origin, parse_file};
 use super::{Loaded, SnapshotSource, SourceError, StatusSink};
 use crate::snapshot::ClusterSnapshot;
 
@@ -29,7 +29,7 @@ pub const EVENTS_FILE: &str = "events.jsonl";
 
 /// Time to let a burst of file events settle before reloading (editors write a
 /// file in several steps).
-const SETTLE: Duration = Duration::from_millis(25);
+const SETTLE: Duration = Duration::from_millis(5);
 
 /// A directory of YAML documents.
 #[derive(Clone, Debug)]
@@ -68,18 +68,41 @@ impl FileSource {
     /// Reads the whole directory once. Fails only when the directory itself cannot
     /// be read; every other problem is in [`Loaded::errors`].
     pub fn load(&self) -> Result<Loaded, SourceError> {
+        self.load_with(&mut ParseCache::default())
+    }
+
+    /// [`FileSource::load`], parsing again only the files that changed since they
+    /// went into `cache`: with 10,000 Services in one file, a new Service in another
+    /// must not cost a parse of them all.
+    pub fn load_with(&self, cache: &mut ParseCache) -> Result<Loaded, SourceError> {
         let mut errors = Vec::new();
         let mut seen: BTreeMap<(&'static str, String), Origin> = BTreeMap::new();
         let mut snap = ClusterSnapshot::default();
-        for file in self.input_files()? {
-            let text = match std::fs::read_to_string(&file) {
-                Ok(t) => t,
-                Err(e) => {
-                    errors.push(SourceError::io(&file, &e));
-                    continue;
+        let files = self.input_files()?;
+        cache.files.retain(|p, _| files.contains(p));
+        for file in files {
+            let stamp = std::fs::metadata(&file).ok().map(|m| FileStamp::of(&m));
+            let cached = cache
+                .files
+                .get(&file)
+                .filter(|c| stamp.is_some() && c.0 == stamp);
+            let (objects, yaml_errors) = match cached {
+                Some((_, objects, errs)) => (objects.clone(), errs.clone()),
+                None => {
+                    let text = match std::fs::read_to_string(&file) {
+                        Ok(t) => t,
+                        Err(e) => {
+                            errors.push(SourceError::io(&file, &e));
+                            continue;
+                        }
+                    };
+                    let parsed = parse_file(&file, &text);
+                    cache
+                        .files
+                        .insert(file.clone(), (stamp, parsed.0.clone(), parsed.1.clone()));
+                    parsed
                 }
             };
-            let (objects, yaml_errors) = parse_file(&file, &text);
             errors.extend(yaml_errors.into_iter().map(SourceError::Yaml));
             for (origin, obj) in objects {
                 let m = obj.meta();
@@ -244,6 +267,7 @@ impl FileSource {
                 .map_err(werr)?;
         }
         let source = self.clone();
+        let mut cache = ParseCache::default();
         let reloads = Arc::new(AtomicU64::new(0));
         let counter = reloads.clone();
         let task = tokio::spawn(async move {
@@ -251,7 +275,7 @@ impl FileSource {
                 tokio::time::sleep(SETTLE).await;
                 while ev_rx.try_recv().is_ok() {}
                 counter.fetch_add(1, Ordering::Relaxed);
-                match source.load() {
+                match source.load_with(&mut cache) {
                     Ok(loaded) => {
                         if **tx.borrow() != loaded {
                             for e in &loaded.errors {
@@ -274,6 +298,38 @@ impl FileSource {
         })
     }
 }
+
+/// What identifies one version of a file: a rewrite changes the modification time
+/// or, with an atomic rename, the inode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct FileStamp {
+    modified: Option<std::time::SystemTime>,
+    len: u64,
+    inode: u64,
+}
+
+impl FileStamp {
+    fn of(m: &std::fs::Metadata) -> Self {
+        use std::os::unix::fs::MetadataExt;
+        FileStamp {
+            modified: m.modified().ok(),
+            len: m.len(),
+            inode: m.ino(),
+        }
+    }
+}
+
+/// Parsed input files by path, for [`FileSource::load_with`].
+#[derive(Debug, Default)]
+pub struct ParseCache {
+    files: BTreeMap<PathBuf, CachedFile>,
+}
+
+type CachedFile = (
+    Option<FileStamp>,
+    Vec<(Origin, Object)>,
+    Vec<super::YamlError>,
+);
 
 /// A running watch of a [`FileSource`] directory.
 pub struct FileWatch {
