@@ -344,7 +344,7 @@ pub fn check_update(body: &[u8]) -> Result<Option<&'static str>, Notification> {
             1 if len != 1 || value[0] > 2 => {
                 problem.get_or_insert("malformed ORIGIN");
             }
-            3 | 4 | 5 if len != 4 => {
+            3..=5 if len != 4 => {
                 problem.get_or_insert("NEXT_HOP, MED or LOCAL_PREF of the wrong length");
             }
             6 if len != 0 => {
