@@ -191,10 +191,15 @@ impl Reconciler {
             let ns = key.namespace.to_string();
             let name = key.name.to_string();
             let result = match req {
-                Ok(req) => self
-                    .allocator
-                    .allocate(req, &before)
-                    .map_err(|f| (f.error.reason(), f.error.to_string(), f.kept)),
+                Ok(req) => self.allocator.allocate(req, &before).map_err(|f| {
+                    let reason = f.error.reason();
+                    // Name the Service field the failure is about.
+                    let message = match service::field_of(svc, reason) {
+                        Some(field) => format!("{field}: {}", f.error),
+                        None => f.error.to_string(),
+                    };
+                    (reason, message, f.kept)
+                }),
                 Err(e) => Err((
                     "InvalidAnnotation",
                     e.to_string(),

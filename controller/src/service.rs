@@ -43,6 +43,27 @@ fn family(s: &str) -> Option<Family> {
     }
 }
 
+/// The field of `svc` an allocation failure with `reason` (see
+/// `AllocError::reason`) is about, for messages that name it: the requested-address
+/// annotation or `spec.loadBalancerIP`, or the address-pool annotation. `None` when
+/// the failure is not about one field of the Service (e.g. an exhausted pool).
+pub fn field_of(svc: &Service, reason: &str) -> Option<String> {
+    let empty = BTreeMap::new();
+    let ann = svc.metadata.annotations.as_ref().unwrap_or(&empty);
+    match reason {
+        "InvalidRequestedIP" | "RequestedIPInUse" => {
+            Some(first_of(ann, &LOAD_BALANCER_IPS_KEYS).map_or_else(
+                || "spec.loadBalancerIP".into(),
+                |(k, _)| format!("metadata.annotations[{k}]"),
+            ))
+        }
+        "InvalidPoolAnnotation" => {
+            first_of(ann, &ADDRESS_POOL_KEYS).map(|(k, _)| format!("metadata.annotations[{k}]"))
+        }
+        _ => None,
+    }
+}
+
 /// Builds the allocator request. `namespace_labels` are the labels of the
 /// Service's namespace.
 pub fn request(

@@ -244,3 +244,104 @@ fn shrinking_a_pool_moves_the_service_and_says_why() {
     assert!(reasons.contains(&("b", "PoolChanged")), "{reasons:?}");
     assert!(reasons.contains(&("b", "AllocationFailed")), "{reasons:?}");
 }
+
+#[test]
+fn unknown_references_bad_secrets_and_impossible_requests_are_named_and_nothing_else_stops() {
+    let config = "apiVersion: ferrolb.io/v1beta1\nkind: IPAddressPool\nmetadata: {name: p}\nspec: {addresses: [10.0.0.0/30]}\n\
+---\napiVersion: ferrolb.io/v1beta1\nkind: L2Advertisement\nmetadata: {name: l2-ghost}\nspec: {ipAddressPools: [ghost]}\n\
+---\napiVersion: ferrolb.io/v1beta1\nkind: L2Advertisement\nmetadata: {name: l2-good}\nspec: {ipAddressPools: [p]}\n\
+---\napiVersion: ferrolb.io/v1beta1\nkind: BGPAdvertisement\nmetadata: {name: bgp-ghost}\nspec: {peers: [nobody], communities: [no-such-alias]}\n\
+---\napiVersion: ferrolb.io/v1beta1\nkind: BGPPeer\nmetadata: {name: missing-secret}\nspec: {myASN: 64512, peerASN: 64513, peerAddress: 10.1.0.1, passwordSecret: {name: nope, namespace: default}}\n\
+---\napiVersion: ferrolb.io/v1beta1\nkind: BGPPeer\nmetadata: {name: wrong-type}\nspec: {myASN: 64512, peerASN: 64513, peerAddress: 10.1.0.2, passwordSecret: {name: opaque, namespace: default}}\n\
+---\napiVersion: ferrolb.io/v1beta1\nkind: BGPPeer\nmetadata: {name: no-password}\nspec: {myASN: 64512, peerASN: 64513, peerAddress: 10.1.0.3, passwordSecret: {name: empty, namespace: default}}\n\
+---\napiVersion: ferrolb.io/v1beta1\nkind: BGPPeer\nmetadata: {name: bfd-ghost}\nspec: {myASN: 64512, peerASN: 64513, peerAddress: 10.1.0.4, bfdProfile: ghost}\n\
+---\napiVersion: v1\nkind: Secret\nmetadata: {name: opaque}\ntype: Opaque\nstringData: {password: x}\n\
+---\napiVersion: v1\nkind: Secret\nmetadata: {name: empty}\ntype: kubernetes.io/basic-auth\nstringData: {username: u}\n";
+    let svcs = "apiVersion: v1\nkind: Service\nmetadata: {name: outside}\nspec: {type: LoadBalancer, loadBalancerIP: 192.0.2.7}\n\
+---\napiVersion: v1\nkind: Service\nmetadata: {name: outside-annotation, annotations: {ferrolb.io/loadBalancerIPs: 192.0.2.8}}\nspec: {type: LoadBalancer}\n\
+---\napiVersion: v1\nkind: Service\nmetadata: {name: ghost-pool, annotations: {ferrolb.io/address-pool: ghost}}\nspec: {type: LoadBalancer}\n\
+---\napiVersion: v1\nkind: Service\nmetadata: {name: fine}\nspec: {type: LoadBalancer}\n";
+    let d = dir_with(&[("config.yaml", config), ("svc.yaml", svcs)]);
+    let mut rec = Reconciler::new(CLASS);
+    let out = rec.reconcile(&load(d.path()), now());
+
+    // Nothing else stops: the good Service gets its address.
+    assert_eq!(ips(svc(&out, "fine")), ["10.0.0.0"]);
+
+    // Impossible requests: a condition on the Service naming the field, an Event.
+    for (name, field) in [
+        ("outside", "spec.loadBalancerIP"),
+        (
+            "outside-annotation",
+            "metadata.annotations[ferrolb.io/loadBalancerIPs]",
+        ),
+        (
+            "ghost-pool",
+            "metadata.annotations[ferrolb.io/address-pool]",
+        ),
+    ] {
+        let s = svc(&out, name);
+        assert!(ips(s).is_empty(), "{name}");
+        let c = &s.conditions[0];
+        assert_eq!(c.status, "False", "{name}: {c:?}");
+        assert!(
+            c.message.contains(field),
+            "{name}: the condition names {field}: {c:?}"
+        );
+        assert!(
+            out.events
+                .iter()
+                .any(|e| e.involved_object.kind == "Service"
+                    && e.involved_object.name == name
+                    && e.type_ == "Warning"
+                    && e.message.contains(field)),
+            "{name}: {:?}",
+            out.events
+        );
+    }
+
+    // Unknown references and bad Secrets: one InvalidConfiguration Event per
+    // object, naming the object and the field.
+    let invalid: Vec<(&str, &str, &str)> = out
+        .events
+        .iter()
+        .filter(|e| e.reason == "InvalidConfiguration")
+        .map(|e| {
+            (
+                e.involved_object.kind.as_str(),
+                e.involved_object.name.as_str(),
+                e.message.as_str(),
+            )
+        })
+        .collect();
+    for (kind, name, field) in [
+        ("L2Advertisement", "l2-ghost", "spec.ipAddressPools"),
+        ("BGPAdvertisement", "bgp-ghost", "spec.peers"),
+        ("BGPAdvertisement", "bgp-ghost", "spec.communities"),
+        ("BGPPeer", "missing-secret", "spec.passwordSecret"),
+        ("BGPPeer", "wrong-type", "spec.passwordSecret"),
+        ("BGPPeer", "no-password", "spec.passwordSecret"),
+        ("BGPPeer", "bfd-ghost", "spec.bfdProfile"),
+    ] {
+        assert!(
+            invalid
+                .iter()
+                .any(|(k, n, m)| *k == kind && *n == name && m.contains(field)),
+            "no InvalidConfiguration Event for {kind} {name} {field}: {invalid:#?}"
+        );
+    }
+    assert!(
+        !invalid.iter().any(|(_, n, _)| *n == "l2-good" || *n == "p"),
+        "{invalid:#?}"
+    );
+    // Reported once, not on every pass.
+    let again = rec.reconcile(&load(d.path()), now());
+    assert!(
+        again
+            .events
+            .iter()
+            .all(|e| e.reason != "InvalidConfiguration"),
+        "{:?}",
+        again.events
+    );
+}

@@ -286,6 +286,11 @@ impl Lan {
         Ok(())
     }
 
+    /// The process id of a spawned program (`ip netns exec` execs it in place).
+    pub fn pid(&self, handle: usize) -> Option<u32> {
+        self.children.get(handle).map(|(_, c)| c.id())
+    }
+
     /// The MAC of `eth0` in a namespace.
     pub fn mac(&self, ns: &str) -> anyhow::Result<String> {
         let out = self.exec(ns, &["cat", "/sys/class/net/eth0/address"])?;
@@ -303,6 +308,28 @@ impl Drop for Lan {
             let _ = Command::new("ip").args(["netns", "del", ns]).status();
         }
     }
+}
+
+/// CPU time (user + system) a process has used so far, from `/proc/PID/stat`.
+pub fn cpu_time(pid: u32) -> anyhow::Result<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the command name (which may hold spaces) start at field 3.
+    let rest = stat.rsplit_once(')').context("malformed stat")?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = f.get(11).context("no utime")?.parse::<u64>()?
+        + f.get(12).context("no stime")?.parse::<u64>()?;
+    let hz = Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .trim()
+                .parse::<u64>()
+                .ok()
+        })
+        .unwrap_or(100);
+    Ok(Duration::from_millis(ticks * 1000 / hz))
 }
 
 /// Polls `f` until it returns `Some`, or fails after `limit` (a guard against

@@ -140,7 +140,14 @@ fn default_namespace(meta: &mut k8s_openapi::apimachinery::pkg::apis::meta::v1::
 pub fn parse_file(file: &Path, text: &str) -> (Vec<(Origin, Object)>, Vec<YamlError>) {
     let mut objects = Vec::new();
     let mut errors = Vec::new();
-    for (offset, doc) in documents(text) {
+    // YAML breaks lines at CR, LF and CRLF; count them all the same way here, or
+    // a lone CR shifts every line number after it (and hides `---` markers).
+    let text: std::borrow::Cow<'_, str> = if text.contains('\r') {
+        text.replace("\r\n", "\n").replace('\r', "\n").into()
+    } else {
+        text.into()
+    };
+    for (offset, doc) in documents(&text) {
         let err = |message: String| YamlError {
             file: file.to_path_buf(),
             line: offset,
@@ -299,6 +306,17 @@ mod tests {
         assert_eq!(errs.len(), 1);
         assert_eq!(errs[0].line, 12, "{}", errs[0]);
         assert!(errs[0].to_string().starts_with("x.yaml:12:"), "{}", errs[0]);
+    }
+
+    #[test]
+    fn lone_carriage_returns_break_lines_as_yaml_says() {
+        // Found by fuzzing (yaml_source): a lone CR is a line break to the YAML
+        // parser but not to str::lines, so errors pointed past the end of the file.
+        let text = "apiVersion: v1\rkind: Namespace\rmetadata:\r  name: a\r---\rapiVersion: v1\r\nkind: Service\rmetadata:\r  name: s\rspec:\r  ports:\r    - port: banana\r";
+        let (objs, errs) = parse_file(Path::new("x.yaml"), text);
+        assert_eq!(objs.len(), 1, "{errs:?}");
+        assert_eq!(errs.len(), 1);
+        assert_eq!(errs[0].line, 12, "{}", errs[0]);
     }
 
     #[test]

@@ -146,7 +146,10 @@ mod tests {
         );
         assert!(msgs[1].ends_with(&[32, 198, 51, 100, 2]));
         for m in &msgs {
-            assert!(matches!(decode(m), Ok(Message::Update(_))));
+            assert!(
+                matches!(decode(m), Ok(Message::Update(u)) if u.treat_as_withdraw.is_none()),
+                "our own UPDATE passes our RFC 7606 checks"
+            );
         }
     }
 

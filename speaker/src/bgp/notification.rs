@@ -34,6 +34,8 @@ pub mod code {
     pub const UPDATE_MALFORMED_ATTRIBUTE_LIST: u8 = 1;
     /// Attribute Length Error.
     pub const UPDATE_ATTRIBUTE_LENGTH: u8 = 5;
+    /// Optional Attribute Error (also malformed MP_REACH/MP_UNREACH, RFC 4760).
+    pub const UPDATE_OPTIONAL_ATTRIBUTE: u8 = 9;
     /// Invalid Network Field.
     pub const UPDATE_INVALID_NETWORK_FIELD: u8 = 10;
     /// Hold Timer Expired.

@@ -41,14 +41,25 @@ pub mod kind {
 pub enum Message {
     /// OPEN.
     Open(PeerOpen),
-    /// UPDATE (the body; FerroLB only announces, received routes are ignored).
-    Update(Vec<u8>),
+    /// UPDATE (FerroLB only announces: received routes are not used, but the
+    /// message is checked as RFC 4271/7606 ask).
+    Update(Update),
     /// NOTIFICATION.
     Notification(Notification),
     /// KEEPALIVE.
     Keepalive,
     /// ROUTE-REFRESH for (AFI, SAFI).
     RouteRefresh(u16, u8),
+}
+
+/// A received UPDATE that passed the checks that end a session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Update {
+    /// The body (after the header).
+    pub body: Vec<u8>,
+    /// An attribute error for which RFC 7606 asks "treat-as-withdraw" (keep the
+    /// session, drop the routes of this message): what was wrong.
+    pub treat_as_withdraw: Option<&'static str>,
 }
 
 fn bad_length(len: usize) -> Notification {
@@ -237,12 +248,133 @@ pub fn decode_open(body: &[u8]) -> Result<PeerOpen, Notification> {
     })
 }
 
+/// Checks a prefix list (withdrawn routes or NLRI): each length at most `max`
+/// bits and every prefix inside the field.
+fn check_prefixes(mut b: &[u8], max: u8) -> Result<(), ()> {
+    while let Some(&len) = b.first() {
+        if len > max {
+            return Err(());
+        }
+        let n = usize::from(len).div_ceil(8);
+        b = b.get(1 + n..).ok_or(())?;
+    }
+    Ok(())
+}
+
+/// MP_REACH_NLRI (14) / MP_UNREACH_NLRI (15), RFC 4760: the fields inside the
+/// attribute and the prefixes of the families we know.
+fn check_mp(ty: u8, v: &[u8]) -> Result<(), ()> {
+    let afi = u16::from_be_bytes([*v.first().ok_or(())?, *v.get(1).ok_or(())?]);
+    v.get(2).ok_or(())?;
+    let nlri = if ty == 14 {
+        let nh = usize::from(*v.get(3).ok_or(())?);
+        // Next hop, then one reserved byte.
+        v.get(4 + nh + 1..).ok_or(())?
+    } else {
+        &v[3..]
+    };
+    match afi {
+        1 => check_prefixes(nlri, 32),
+        2 => check_prefixes(nlri, 128),
+        // A family we did not negotiate: nothing of it is used.
+        _ => Ok(()),
+    }
+}
+
+/// Checks an UPDATE body (RFC 4271 section 6.3 as revised by RFC 7606). Errors
+/// that make the rest of the message unreadable (lengths that do not add up,
+/// broken prefixes, a malformed or repeated MP_REACH/MP_UNREACH) end the session
+/// with the NOTIFICATION returned; an error inside one attribute only means
+/// "treat-as-withdraw", returned as `Ok(Some(why))`.
+pub fn check_update(body: &[u8]) -> Result<Option<&'static str>, Notification> {
+    let malformed = || Notification::new(code::UPDATE, code::UPDATE_MALFORMED_ATTRIBUTE_LIST);
+    let u16_at = |i: usize| -> Result<usize, Notification> {
+        match body.get(i..i + 2) {
+            Some(&[a, b]) => Ok(usize::from(u16::from_be_bytes([a, b]))),
+            _ => Err(malformed()),
+        }
+    };
+    let wlen = u16_at(0)?;
+    let withdrawn = body.get(2..2 + wlen).ok_or_else(malformed)?;
+    let alen = u16_at(2 + wlen)?;
+    let attrs = body.get(4 + wlen..4 + wlen + alen).ok_or_else(malformed)?;
+    let nlri = &body[4 + wlen + alen..];
+    check_prefixes(withdrawn, 32).map_err(|()| malformed())?;
+    check_prefixes(nlri, 32)
+        .map_err(|()| Notification::new(code::UPDATE, code::UPDATE_INVALID_NETWORK_FIELD))?;
+    let mut seen = [false; 256];
+    let mut problem = None;
+    let mut a = attrs;
+    while !a.is_empty() {
+        let (flags, ty) = match a {
+            [f, t, ..] => (*f, *t),
+            _ => {
+                problem.get_or_insert("attribute header truncated");
+                break;
+            }
+        };
+        let (len, hdr) = if flags & 0x10 != 0 {
+            match a.get(2..4) {
+                Some(&[x, y]) => (usize::from(u16::from_be_bytes([x, y])), 4),
+                _ => {
+                    problem.get_or_insert("attribute header truncated");
+                    break;
+                }
+            }
+        } else {
+            match a.get(2) {
+                Some(&x) => (usize::from(x), 3),
+                None => {
+                    problem.get_or_insert("attribute header truncated");
+                    break;
+                }
+            }
+        };
+        let Some(value) = a.get(hdr..hdr + len) else {
+            problem.get_or_insert("attribute length overruns the attribute list");
+            break;
+        };
+        let repeated = std::mem::replace(&mut seen[usize::from(ty)], true);
+        match ty {
+            14 | 15 if repeated => return Err(malformed()),
+            14 | 15 => check_mp(ty, value)
+                .map_err(|()| Notification::new(code::UPDATE, code::UPDATE_OPTIONAL_ATTRIBUTE))?,
+            // RFC 7606 section 3 (g): later copies of other attributes are discarded.
+            _ if repeated => {}
+            1 if len != 1 || value[0] > 2 => {
+                problem.get_or_insert("malformed ORIGIN");
+            }
+            3..=5 if len != 4 => {
+                problem.get_or_insert("NEXT_HOP, MED or LOCAL_PREF of the wrong length");
+            }
+            6 if len != 0 => {
+                problem.get_or_insert("ATOMIC_AGGREGATE with a value");
+            }
+            _ => {}
+        }
+        a = &a[hdr + len..];
+    }
+    let carries_routes = !nlri.is_empty() || seen[14];
+    if problem.is_none() && carries_routes && !(seen[1] && seen[2]) {
+        problem = Some("well-known mandatory attribute missing");
+    }
+    if problem.is_none() && !nlri.is_empty() && !seen[3] {
+        problem = Some("NEXT_HOP missing");
+    }
+    Ok(problem)
+}
+
 /// Decodes one whole message (as delimited by [`frame`]).
 pub fn decode(msg: &[u8]) -> Result<Message, Notification> {
     let body = msg.get(HEADER_LEN..).ok_or_else(|| bad_length(msg.len()))?;
     match msg.get(18) {
         Some(&kind::OPEN) => decode_open(body).map(Message::Open),
-        Some(&kind::UPDATE) => Ok(Message::Update(body.to_vec())),
+        Some(&kind::UPDATE) => check_update(body).map(|treat_as_withdraw| {
+            Message::Update(Update {
+                body: body.to_vec(),
+                treat_as_withdraw,
+            })
+        }),
         Some(&kind::NOTIFICATION) => Notification::decode_body(body).map(Message::Notification),
         Some(&kind::KEEPALIVE) => Ok(Message::Keepalive),
         Some(&kind::ROUTE_REFRESH) => match body {
@@ -360,6 +492,101 @@ mod tests {
         assert_eq!(decode(&m), Ok(Message::Notification(n)));
         let rr = with_header(kind::ROUTE_REFRESH, &[0, 2, 0, 1]);
         assert_eq!(decode(&rr), Ok(Message::RouteRefresh(2, 1)));
+    }
+
+    fn update(withdrawn: &[u8], attrs: &[u8], nlri: &[u8]) -> Vec<u8> {
+        let mut b = (withdrawn.len() as u16).to_be_bytes().to_vec();
+        b.extend_from_slice(withdrawn);
+        b.extend_from_slice(&(attrs.len() as u16).to_be_bytes());
+        b.extend_from_slice(attrs);
+        b.extend_from_slice(nlri);
+        b
+    }
+
+    const ORIGIN: [u8; 4] = [0x40, 1, 1, 0];
+    const AS_PATH: [u8; 9] = [0x40, 2, 6, 2, 1, 0, 0, 0xfc, 0];
+    const NEXT_HOP: [u8; 7] = [0x40, 3, 4, 10, 0, 0, 1];
+    const NLRI: [u8; 5] = [32, 198, 51, 100, 1];
+
+    #[test]
+    fn updates_that_cannot_be_read_end_the_session() {
+        let attrs = [&ORIGIN[..], &AS_PATH, &NEXT_HOP].concat();
+        assert_eq!(check_update(&update(&[], &attrs, &NLRI)), Ok(None));
+        assert_eq!(check_update(&update(&NLRI, &[], &[])), Ok(None), "withdraw");
+        assert_eq!(check_update(&[0, 0, 0, 0]), Ok(None), "End-of-RIB");
+        let malformed = Notification::new(3, 1);
+        // Withdrawn Routes Length past the end (RFC 4271 6.3, RFC 7606 section 4).
+        assert_eq!(
+            check_update(&[0, 9, 32, 1, 2, 3, 4, 0, 0]),
+            Err(malformed.clone())
+        );
+        // Total Path Attribute Length past the end.
+        let mut b = update(&[], &attrs, &NLRI);
+        b[3] = 200;
+        assert_eq!(check_update(&b), Err(malformed.clone()));
+        // A prefix longer than 32 bits, or cut short (RFC 7606 section 5.3).
+        assert_eq!(
+            check_update(&update(&[], &attrs, &[33, 1, 2, 3, 4, 5])),
+            Err(Notification::new(3, 10))
+        );
+        assert_eq!(
+            check_update(&update(&[], &attrs, &[24, 1, 2])),
+            Err(Notification::new(3, 10))
+        );
+        assert_eq!(
+            check_update(&update(&[40], &[], &[])),
+            Err(malformed.clone())
+        );
+        // MP_REACH_NLRI with a next-hop length past the attribute (RFC 4760 section 7).
+        let mp = [0x80, 14, 5, 0, 2, 1, 16, 0];
+        assert_eq!(
+            check_update(&update(&[], &[&ORIGIN[..], &AS_PATH, &mp].concat(), &[])),
+            Err(Notification::new(3, 9))
+        );
+        // Two MP_UNREACH_NLRI (RFC 7606 section 3 (g)).
+        let unreach = [0x80, 15, 3, 0, 2, 1];
+        assert_eq!(
+            check_update(&update(&[], &[&unreach[..], &unreach].concat(), &[])),
+            Err(malformed)
+        );
+    }
+
+    #[test]
+    fn attribute_errors_are_treat_as_withdraw() {
+        let bad_origin = [0x40, 1, 1, 7];
+        let b = update(&[], &[&bad_origin[..], &AS_PATH, &NEXT_HOP].concat(), &NLRI);
+        assert_eq!(check_update(&b), Ok(Some("malformed ORIGIN")));
+        let short_nh = [0x40, 3, 3, 10, 0, 0];
+        let b = update(&[], &[&ORIGIN[..], &AS_PATH, &short_nh].concat(), &NLRI);
+        assert!(check_update(&b).unwrap().is_some());
+        let overrun = [0x40, 2, 60, 2, 1];
+        let b = update(&[], &[&ORIGIN[..], &overrun].concat(), &NLRI);
+        assert_eq!(
+            check_update(&b),
+            Ok(Some("attribute length overruns the attribute list"))
+        );
+        let b = update(&[], &[&ORIGIN[..], &NEXT_HOP].concat(), &NLRI);
+        assert_eq!(
+            check_update(&b),
+            Ok(Some("well-known mandatory attribute missing"))
+        );
+        // A repeated ordinary attribute: later copies are discarded, no error.
+        let b = update(
+            &[],
+            &[&ORIGIN[..], &ORIGIN, &AS_PATH, &NEXT_HOP].concat(),
+            &NLRI,
+        );
+        assert_eq!(check_update(&b), Ok(None));
+        // Through decode: the session stays up (an Update, not an error).
+        let mut m = vec![0xff; 16];
+        let body = update(&[], &[&bad_origin[..], &AS_PATH, &NEXT_HOP].concat(), &NLRI);
+        m.extend_from_slice(&((19 + body.len()) as u16).to_be_bytes());
+        m.push(kind::UPDATE);
+        m.extend_from_slice(&body);
+        let Ok(Message::Update(u)) = decode(&m) else {
+            panic!("{:?}", decode(&m))
+        };
+        assert_eq!(u.treat_as_withdraw, Some("malformed ORIGIN"));
     }
 
     proptest! {

@@ -296,7 +296,12 @@ impl Driver {
                     let msg: Vec<u8> = c.buf.drain(..n).collect();
                     match packet::decode(&msg) {
                         Ok(Message::Open(o)) => Event::OpenReceived(o),
-                        Ok(Message::Update(_)) => Event::UpdateReceived,
+                        Ok(Message::Update(u)) => {
+                            if let Some(why) = u.treat_as_withdraw {
+                                tracing::warn!(peer = %self.peer.name, error = why, "UPDATE with an attribute error: treat-as-withdraw (RFC 7606), session kept");
+                            }
+                            Event::UpdateReceived
+                        }
                         Ok(Message::Keepalive) => Event::KeepaliveReceived,
                         Ok(Message::Notification(n)) => Event::NotificationReceived(n),
                         Ok(Message::RouteRefresh(..)) => Event::RouteRefreshReceived,

@@ -282,6 +282,44 @@ mod tests {
     }
 
     #[test]
+    fn everything_we_send_passes_our_own_update_checks() {
+        let v6 = Attrs {
+            next_hop: "fd00::11".parse().unwrap(),
+            ..ebgp()
+        };
+        let ibgp = Attrs {
+            as_path: vec![],
+            local_pref: Some(100),
+            ..ebgp()
+        };
+        let many: Vec<String> = (0..600)
+            .map(|i| format!("10.{}.{}.0/24", i / 256, i % 256))
+            .collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        let mut msgs = Vec::new();
+        for four_byte_asn in [true, false] {
+            let enc = Encoding { four_byte_asn };
+            msgs.extend(announce(&nets(&many), &ebgp(), enc));
+            msgs.extend(announce(&nets(&["10.1.0.0/24"]), &ibgp, enc));
+            msgs.extend(announce(
+                &nets(&["2001:db8::1/128", "2001:db8:1::/48"]),
+                &v6,
+                enc,
+            ));
+        }
+        msgs.extend(withdraw(&nets(&many)));
+        msgs.extend(withdraw(&nets(&["2001:db8::1/128"])));
+        msgs.push(end_of_rib(false));
+        msgs.push(end_of_rib(true));
+        assert!(msgs.len() > 6);
+        for m in &msgs {
+            let n = frame(m).unwrap().unwrap();
+            assert_eq!(n, m.len());
+            assert_eq!(crate::bgp::packet::check_update(&m[19..]), Ok(None));
+        }
+    }
+
+    #[test]
     fn ibgp_has_an_empty_as_path_and_local_pref() {
         let a = Attrs {
             as_path: vec![],

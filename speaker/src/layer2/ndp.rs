@@ -57,8 +57,9 @@ pub enum NdpError {
 }
 
 /// Parses an Ethernet frame holding an NS or NA and validates it as RFC 4861
-/// section 7.1 asks (hop limit 255, code 0, no zero-length option, no link-layer
-/// option on a DAD probe). The checksum is left to the kernel's receive path.
+/// section 7.1 asks (valid ICMPv6 checksum, hop limit 255, code 0, no
+/// zero-length option, no link-layer option on a DAD probe). The checksum is
+/// ours to check: a packet socket sees frames before the IPv6 stack does.
 pub fn parse(frame: &[u8]) -> Result<Ndp, NdpError> {
     let eth = EthernetPacket::new(frame).ok_or(NdpError::Truncated)?;
     if eth.get_ethertype() != EtherTypes::Ipv6 {
@@ -87,6 +88,10 @@ pub fn parse(frame: &[u8]) -> Result<Ndp, NdpError> {
     }
     if body[1] != 0 {
         return Err(NdpError::Invalid("ICMPv6 code is not 0"));
+    }
+    // Summed with the checksum field included, a valid message gives 0.
+    if checksum(&ip.get_source(), &ip.get_destination(), body) != 0 {
+        return Err(NdpError::Invalid("bad ICMPv6 checksum"));
     }
     let mut t = [0u8; 16];
     t.copy_from_slice(&body[8..24]);
@@ -165,7 +170,7 @@ fn checksum(src: &Ipv6Addr, dst: &Ipv6Addr, body: &[u8]) -> u16 {
     };
     add(&src.octets());
     add(&dst.octets());
-    // Body lengths are a few dozen bytes: the cast cannot truncate.
+    // Bodies come from a u16 payload length: the cast cannot truncate.
     add(&(body.len() as u32).to_be_bytes());
     add(&[0, 0, 0, 58]);
     add(body);
@@ -330,6 +335,22 @@ mod tests {
         let n = parse(&ns(Ipv6Addr::UNSPECIFIED, a("fd00::a"), 255, &[])).unwrap();
         let r = reply(&n, MacAddr::new(2, 0, 0, 0, 0, 1));
         assert_eq!(&r[14 + 24..14 + 40], &a("ff02::1").octets());
+    }
+
+    #[test]
+    fn a_bad_checksum_is_invalid() {
+        // Found by e2e/tests/layer2_hostile.rs: the speaker answered these.
+        let good = ns(a("fd00::2"), a("fd00::a"), 255, &SLL);
+        assert!(parse(&good).is_ok());
+        for i in [14 + 40 + 2, 14 + 40 + 3, 14 + 40 + 23, 14 + 8] {
+            let mut bad = good.clone();
+            bad[i] ^= 0x10;
+            assert_eq!(
+                parse(&bad),
+                Err(NdpError::Invalid("bad ICMPv6 checksum")),
+                "byte {i} changed"
+            );
+        }
     }
 
     #[test]
