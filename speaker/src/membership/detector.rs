@@ -372,7 +372,7 @@ impl Membership {
                 && u.incarnation >= self.incarnation
                 && self.leaving.is_none()
             {
-                self.incarnation = u.incarnation + 1;
+                self.incarnation = u.incarnation.saturating_add(1);
                 self.events.push(Event::Refuted(self.incarnation));
                 let me = Update {
                     name: self.me.clone(),

@@ -377,3 +377,26 @@ fn slow_heartbeats_cost_one_message_per_member_per_interval() {
     // 4 members x 3 others x 5/s x 10 s, and nothing else without watchers.
     assert_eq!(net.sent - before, 4 * 3 * 5 * 10);
 }
+
+#[test]
+fn a_rumour_at_the_largest_incarnation_does_not_overflow() {
+    // Found by fuzzing: a forged Dead at u64::MAX made the refutation overflow.
+    let now = Instant::now();
+    let mut m = Membership::new("n1", 1, Timing::default(), now);
+    m.seed(&[("n2".into(), addr(2))], now);
+    let msg = crate::membership::wire::Message {
+        kind: crate::membership::wire::Kind::Heartbeat,
+        seq: 0,
+        incarnation: 1,
+        from: "n2".into(),
+        about: String::new(),
+        updates: vec![Update {
+            name: "n1".into(),
+            incarnation: u64::MAX,
+            state: State::Dead,
+        }],
+    };
+    let out = m.receive(addr(2), &msg, now);
+    assert_eq!(m.incarnation(), u64::MAX);
+    assert!(!out.is_empty(), "it still tells the others it is alive");
+}
