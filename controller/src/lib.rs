@@ -2,6 +2,7 @@
 
 pub mod allocator;
 pub mod conditions;
+pub mod diagnose;
 pub mod lease;
 pub mod metrics;
 pub mod reconcile;

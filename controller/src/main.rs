@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
-use clap::{Parser, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 use ferrolb_controller::metrics::Metrics;
 use ferrolb_controller::{run_file, run_kube};
 use ferrolb_crds::annotations::DEFAULT_LOAD_BALANCER_CLASS;
@@ -22,6 +22,28 @@ enum SourceKind {
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
+enum OutputFormat {
+    /// One line per link, for a terminal.
+    Text,
+    /// The chain as JSON (schema in docs/troubleshooting.md).
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Explain why a Service's address is (not) reachable: Service -> address ->
+    /// pool -> advertisement -> eligible nodes -> owner/peers -> state. Exits 0
+    /// when reachable, 1 when a link is broken, 2 when it cannot tell.
+    Diagnose {
+        /// The Service, as NAMESPACE/NAME (NAME alone: namespace default).
+        service: String,
+        /// Output format.
+        #[arg(short = 'o', long = "output", value_enum, default_value = "text")]
+        output: OutputFormat,
+    },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
 enum LogFormat {
     Text,
     Json,
@@ -32,16 +54,22 @@ enum LogFormat {
 #[command(name = "ferrolb-controller", version)]
 struct Args {
     /// Where cluster state comes from.
-    #[arg(long, value_enum, default_value = "kube", env = "FERROLB_SOURCE")]
+    #[arg(
+        long,
+        value_enum,
+        default_value = "kube",
+        env = "FERROLB_SOURCE",
+        global = true
+    )]
     source: SourceKind,
     /// Directory of YAML for `--source file`.
-    #[arg(long, env = "FERROLB_DIR", required_if_eq("source", "file"))]
+    #[arg(long, env = "FERROLB_DIR", global = true)]
     dir: Option<PathBuf>,
     /// Reconcile everything once, write status and exit.
     #[arg(long)]
     once: bool,
     /// The loadBalancerClass served (Services without a class are served too).
-    #[arg(long, default_value = DEFAULT_LOAD_BALANCER_CLASS, env = "FERROLB_LOAD_BALANCER_CLASS")]
+    #[arg(long, default_value = DEFAULT_LOAD_BALANCER_CLASS, env = "FERROLB_LOAD_BALANCER_CLASS", global = true)]
     load_balancer_class: String,
     /// Address of /metrics, /healthz and /readyz ("" to disable).
     #[arg(long, default_value = "0.0.0.0:7472", env = "FERROLB_METRICS_ADDRESS")]
@@ -50,7 +78,12 @@ struct Args {
     #[arg(long, value_enum, default_value = "text", env = "FERROLB_LOG_FORMAT")]
     log_format: LogFormat,
     /// FerroLB's namespace: configuration objects, Secrets and the leader Lease.
-    #[arg(long, default_value = "ferrolb-system", env = "POD_NAMESPACE")]
+    #[arg(
+        long,
+        default_value = "ferrolb-system",
+        env = "POD_NAMESPACE",
+        global = true
+    )]
     namespace: String,
     /// Name of the leader-election Lease.
     #[arg(long, default_value = "ferrolb-controller", env = "FERROLB_LEASE_NAME")]
@@ -61,11 +94,22 @@ struct Args {
     /// Log filter, e.g. `info` or `ferrolb_controller=debug`.
     #[arg(long, default_value = "info", env = "FERROLB_LOG_LEVEL")]
     log_level: String,
+    #[command(subcommand)]
+    command: Option<Command>,
 }
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let args = Args::parse();
+    if matches!(args.source, SourceKind::File) && args.dir.is_none() {
+        eprintln!("error: --dir is required with --source file");
+        return std::process::ExitCode::from(2);
+    }
+    if let Some(Command::Diagnose { service, output }) = &args.command {
+        // Diagnosis prints for a person or a script: logs go to stderr, warnings only.
+        ferrolb_crds::process::init_logging(false, "warn");
+        return diagnose(&args, service, *output).await;
+    }
     ferrolb_crds::process::init_logging(
         matches!(args.log_format, LogFormat::Json),
         &args.log_level,
@@ -134,4 +178,48 @@ async fn run(args: Args) -> anyhow::Result<()> {
         t.abort();
     }
     result
+}
+
+/// `ferrolb-controller diagnose`: 0 reachable, 1 a link is broken, 2 cannot tell.
+async fn diagnose(args: &Args, target: &str, output: OutputFormat) -> std::process::ExitCode {
+    use ferrolb_controller::diagnose::{self, Input, load, render};
+    let (ns, name) = match target.split_once('/') {
+        Some((ns, name)) if !ns.is_empty() && !name.is_empty() && !name.contains('/') => (ns, name),
+        None if !target.is_empty() => ("default", target),
+        _ => {
+            eprintln!("error: the Service must be given as NAMESPACE/NAME, not {target:?}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let loaded = match (args.source, args.dir.as_deref()) {
+        (SourceKind::File, Some(dir)) => load::from_dir(dir),
+        (SourceKind::File, None) => Err(anyhow::anyhow!("--dir is required with --source file")),
+        (SourceKind::Kube, _) => load::from_cluster(&args.namespace).await,
+    };
+    let loaded = match loaded {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let d = diagnose::diagnose(
+        &Input {
+            snapshot: &loaded.snapshot,
+            class: &args.load_balancer_class,
+            speakers: &loaded.speakers,
+            speakers_complete: loaded.speakers_complete,
+        },
+        ns,
+        name,
+    );
+    match output {
+        OutputFormat::Text => print!("{}", render::text(&d)),
+        OutputFormat::Json => println!("{}", render::json(&d)),
+    }
+    if d.reachable {
+        std::process::ExitCode::SUCCESS
+    } else {
+        std::process::ExitCode::from(1)
+    }
 }

@@ -20,6 +20,10 @@ use crate::service;
 
 /// Condition type on Services: whether FerroLB gave the Service its addresses.
 pub const ADDRESS_ASSIGNED: &str = "ferrolb.io/AddressAssigned";
+/// Condition type on Services: whether an L2Advertisement or BGPAdvertisement
+/// selects the pool of the Service's address (without one the address is
+/// assigned yet never announced).
+pub const ANNOUNCED: &str = "ferrolb.io/Announced";
 /// Component name in Events.
 pub const COMPONENT: &str = "ferrolb-controller";
 
@@ -270,14 +274,86 @@ impl Reconciler {
                     (kept, c)
                 }
             };
+            let mut conditions = vec![cond];
+            if let Some(a) = &assignment {
+                conditions
+                    .push(self.announced(&config, a, &existing, generation, now, &key, &mut out));
+            }
             out.services
-                .push(record(&key, assignment.as_ref(), vec![cond]));
+                .push(record(&key, assignment.as_ref(), conditions));
         }
         out.services
             .sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
         out.pools = self.pool_status(snap, &errors, now);
         out.config_errors = errors;
         out
+    }
+
+    /// The Announced condition of a Service holding `a`, and a `NotAdvertised`
+    /// Warning Event when it becomes (or changes while) false.
+    #[allow(clippy::too_many_arguments)]
+    fn announced(
+        &self,
+        config: &Config,
+        a: &Assignment,
+        existing: &[Condition],
+        generation: Option<i64>,
+        now: Timestamp,
+        key: &ServiceKey,
+        out: &mut Outcome,
+    ) -> Condition {
+        let pool = a.pool.to_string();
+        let l2 = config
+            .l2_advertisements
+            .values()
+            .filter(|x| x.pools.contains(&pool));
+        let bgp = config
+            .bgp_advertisements
+            .values()
+            .filter(|x| x.pools.contains(&pool));
+        let by: Vec<String> = l2
+            .map(|x| format!("L2Advertisement {}", x.name))
+            .chain(bgp.map(|x| format!("BGPAdvertisement {}", x.name)))
+            .collect();
+        if !by.is_empty() {
+            let msg = format!("IPAddressPool {pool} is selected by {}", by.join(", "));
+            return condition(
+                existing,
+                ANNOUNCED,
+                true,
+                "Advertised",
+                msg,
+                now,
+                generation,
+            );
+        }
+        let msg = format!(
+            "{} assigned but never announced: no L2Advertisement or BGPAdvertisement selects IPAddressPool {pool}; create one with spec.ipAddressPools: [{pool}]",
+            join(&a.ips)
+        );
+        let repeated = existing
+            .iter()
+            .any(|c| c.type_ == ANNOUNCED && c.status == "False" && c.message == msg);
+        if !repeated {
+            out.events.push(event(
+                "Warning",
+                "NotAdvertised",
+                msg.clone(),
+                "Service",
+                &key.namespace,
+                &key.name,
+                now,
+            ));
+        }
+        condition(
+            existing,
+            ANNOUNCED,
+            false,
+            "NoAdvertisement",
+            msg,
+            now,
+            generation,
+        )
     }
 
     fn report_config_errors(&mut self, errors: &[ConfigError], now: Timestamp, out: &mut Outcome) {

@@ -18,7 +18,7 @@ use tokio::sync::watch;
 
 use crate::lease::{Elector, LeaseTimings};
 use crate::metrics::Metrics;
-use crate::reconcile::{ADDRESS_ASSIGNED, COMPONENT, Outcome, Reconciler};
+use crate::reconcile::{ADDRESS_ASSIGNED, ANNOUNCED, COMPONENT, Outcome, Reconciler};
 
 /// Settings of the kube runner.
 #[derive(Clone, Debug)]
@@ -48,7 +48,7 @@ pub fn service_differs(svc: &Service, r: &ServiceStatusRecord) -> bool {
         .conditions
         .unwrap_or_default()
         .into_iter()
-        .filter(|c| c.type_ == ADDRESS_ASSIGNED)
+        .filter(|c| c.type_ == ADDRESS_ASSIGNED || c.type_ == ANNOUNCED)
         .collect();
     ingress(status.load_balancer.as_ref()) != ingress(Some(&r.load_balancer))
         || annotation != r.annotations.get(IP_ALLOCATED_FROM_POOL)

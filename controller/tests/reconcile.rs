@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use ferrolb_controller::reconcile::{ADDRESS_ASSIGNED, Outcome, Reconciler};
+use ferrolb_controller::reconcile::{ADDRESS_ASSIGNED, ANNOUNCED, Outcome, Reconciler};
 use ferrolb_crds::ClusterSnapshot;
 use ferrolb_crds::source::FileSource;
 use ferrolb_crds::source::status::ServiceStatusRecord;
@@ -124,7 +124,7 @@ fn a_second_pass_over_its_own_output_changes_nothing_and_records_no_event() {
 
 #[test]
 fn exhaustion_and_bad_annotations_become_conditions_and_one_event_each() {
-    let pool = "apiVersion: ferrolb.io/v1beta1\nkind: IPAddressPool\nmetadata:\n  name: tiny\nspec:\n  addresses: [10.0.0.1]\n";
+    let pool = "apiVersion: ferrolb.io/v1beta1\nkind: IPAddressPool\nmetadata:\n  name: tiny\nspec:\n  addresses: [10.0.0.1]\n---\napiVersion: ferrolb.io/v1beta1\nkind: L2Advertisement\nmetadata:\n  name: l2\n";
     let svcs = "apiVersion: v1\nkind: Service\nmetadata:\n  name: a\n  creationTimestamp: 2026-01-01T00:00:00Z\nspec:\n  type: LoadBalancer\n  ports: [{port: 80}]\n\
 ---\napiVersion: v1\nkind: Service\nmetadata:\n  name: b\n  creationTimestamp: 2026-01-02T00:00:00Z\nspec:\n  type: LoadBalancer\n  ports: [{port: 80}]\n\
 ---\napiVersion: v1\nkind: Service\nmetadata:\n  name: c\n  annotations:\n    ferrolb.io/loadBalancerIPs: not-an-ip\nspec:\n  type: LoadBalancer\n\
@@ -343,5 +343,63 @@ fn unknown_references_bad_secrets_and_impossible_requests_are_named_and_nothing_
             .all(|e| e.reason != "InvalidConfiguration"),
         "{:?}",
         again.events
+    );
+}
+
+#[test]
+fn an_address_no_advertisement_selects_is_reported_once_as_not_advertised() {
+    let pool = "apiVersion: ferrolb.io/v1beta1\nkind: IPAddressPool\nmetadata: {name: lan, namespace: ferrolb-system}\nspec: {addresses: [10.0.0.8/29]}\n";
+    let svc_yaml = "apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: default}\nspec: {type: LoadBalancer, ports: [{port: 80}]}\n";
+    let d = dir_with(&[("pool.yaml", pool), ("svc.yaml", svc_yaml)]);
+    let mut rec = Reconciler::new(CLASS);
+    let out = rec.reconcile(&load(d.path()), now());
+    let web = svc(&out, "web");
+    let announced = &web.conditions[1];
+    assert_eq!(
+        (
+            announced.type_.as_str(),
+            announced.status.as_str(),
+            announced.reason.as_str()
+        ),
+        (ANNOUNCED, "False", "NoAdvertisement")
+    );
+    let msg = "10.0.0.8 assigned but never announced: no L2Advertisement or BGPAdvertisement selects IPAddressPool lan; create one with spec.ipAddressPools: [lan]";
+    assert_eq!(announced.message, msg);
+    let warnings: Vec<_> = out
+        .events
+        .iter()
+        .filter(|e| e.reason == "NotAdvertised")
+        .map(|e| {
+            (
+                e.type_.as_str(),
+                e.message.as_str(),
+                e.involved_object.name.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(warnings, [("Warning", msg, "web")]);
+
+    // Written back (file source) and reconciled again: no second Event.
+    FileSource::new(d.path())
+        .write_services_sync(&out.services)
+        .unwrap();
+    let again = rec.reconcile(&load(d.path()), now());
+    assert!(!again.events.iter().any(|e| e.reason == "NotAdvertised"));
+
+    // An L2Advertisement for the pool turns it true.
+    std::fs::write(
+        d.path().join("l2.yaml"),
+        "apiVersion: ferrolb.io/v1beta1\nkind: L2Advertisement\nmetadata: {name: l2, namespace: ferrolb-system}\n",
+    )
+    .unwrap();
+    let fixed = rec.reconcile(&load(d.path()), now());
+    let c = &svc(&fixed, "web").conditions[1];
+    assert_eq!(
+        (c.status.as_str(), c.reason.as_str(), c.message.as_str()),
+        (
+            "True",
+            "Advertised",
+            "IPAddressPool lan is selected by L2Advertisement l2"
+        )
     );
 }

@@ -3,6 +3,7 @@
 
 pub mod announce;
 pub mod bgp;
+pub mod conflict;
 pub mod election;
 pub mod layer2;
 pub mod membership;

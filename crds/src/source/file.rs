@@ -136,26 +136,31 @@ impl FileSource {
 
     /// Reads `status/services.yaml` (empty when it does not exist yet).
     pub fn read_services(&self) -> Result<ServicesStatusFile, SourceError> {
-        let path = self.status_dir().join(SERVICES_FILE);
-        let text = match std::fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Ok(ServicesStatusFile::default());
-            }
-            Err(e) => return Err(SourceError::io(&path, &e)),
+        Ok(read_status(&self.status_dir().join(SERVICES_FILE))?.unwrap_or_default())
+    }
+
+    /// Reads every `status/speaker-<node>.yaml`, sorted by node: the speakers that
+    /// have run against this directory and what they announce. A missing status
+    /// directory means no speaker has run yet.
+    pub fn read_speakers(&self) -> Result<Vec<SpeakerStatusFile>, SourceError> {
+        let dir = self.status_dir();
+        let rd = match std::fs::read_dir(&dir) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(SourceError::io(&dir, &e)),
         };
-        if text.trim().is_empty() {
-            return Ok(ServicesStatusFile::default());
+        let mut out = Vec::new();
+        for path in rd.filter_map(Result::ok).map(|e| e.path()) {
+            let is_speaker = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("speaker-") && n.ends_with(".yaml"));
+            if is_speaker && let Some(s) = read_status::<SpeakerStatusFile>(&path)? {
+                out.push(s);
+            }
         }
-        serde_saphyr::from_str_with_options(&text, status_options()).map_err(|e| {
-            let (line, column) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
-            SourceError::Yaml(super::YamlError {
-                file: path.clone(),
-                line,
-                column,
-                message: e.without_snippet().to_string(),
-            })
-        })
+        out.sort_by(|a, b| a.node.cmp(&b.node));
+        Ok(out)
     }
 
     /// Writes `status/<name>` atomically (temporary file, then rename), so that
@@ -383,6 +388,29 @@ fn status_options() -> serde_saphyr::Options {
     let mut o = serde_saphyr::Options::default();
     o.budget = Some(budget);
     o
+}
+
+/// A status file written by FerroLB; `None` when it does not exist or is empty.
+fn read_status<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>, SourceError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(SourceError::io(path, &e)),
+    };
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    serde_saphyr::from_str_with_options(&text, status_options())
+        .map(Some)
+        .map_err(|e| {
+            let (line, column) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
+            SourceError::Yaml(super::YamlError {
+                file: path.to_path_buf(),
+                line,
+                column,
+                message: e.without_snippet().to_string(),
+            })
+        })
 }
 
 /// `speaker-<node>.yaml`, with anything but `[A-Za-z0-9.-]` replaced so that a node
