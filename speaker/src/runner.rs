@@ -9,16 +9,24 @@ use std::time::Duration;
 use ferrolb_crds::source::status::{EventRecord, ObjectRef, SpeakerStatusFile};
 use ferrolb_crds::source::{SnapshotSource, StatusSink};
 use ferrolb_crds::v1beta1::ServiceBGPStatusStatus;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
 use tokio::sync::watch;
 
 use crate::announce::{plan, standby_interfaces};
 use crate::bgp::manager::BgpSpeaker;
+use crate::conflict::{self, ADDRESS_CONFLICT, ConflictLog};
 use crate::election::{NodeView, l2_assignments};
 use crate::layer2::announcer::AnnouncePolicy;
 use crate::layer2::interfaces;
+use crate::layer2::task::Conflicts;
 use crate::layer2::task::IfaceTask;
 use crate::metrics::{BgpMetrics, L2Metrics};
+
+/// One AddressConflict Event per (address, other MAC) per this period.
+const CONFLICT_EVENT_EVERY: Duration = Duration::from_secs(300);
+/// A conflict not seen again for this long leaves the speaker's condition.
+const CONFLICT_FORGET: Duration = Duration::from_secs(600);
 
 /// Settings of a speaker.
 #[derive(Clone, Debug)]
@@ -34,9 +42,9 @@ pub struct SpeakerOptions {
 }
 
 /// Keeps one task per interface in step with the plan.
-#[derive(Default)]
 struct Tasks {
     running: BTreeMap<String, IfaceTask>,
+    conflicts: Conflicts,
 }
 
 impl Tasks {
@@ -65,7 +73,13 @@ impl Tasks {
             let Some(iface) = ifaces.get(name) else {
                 continue;
             };
-            match IfaceTask::start(iface.clone(), owned, opts.announce, metrics.clone()) {
+            match IfaceTask::start(
+                iface.clone(),
+                owned,
+                opts.announce,
+                metrics.clone(),
+                self.conflicts.clone(),
+            ) {
                 Ok(t) => {
                     self.running.insert(name.clone(), t);
                 }
@@ -131,7 +145,14 @@ pub async fn run(
     let mut seeded = Vec::new();
     let mut watching = BTreeSet::new();
     let mut rx = source.snapshots();
-    let mut tasks = Tasks::default();
+    let (conflict_tx, mut conflict_rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut tasks = Tasks {
+        running: BTreeMap::new(),
+        conflicts: conflict_tx,
+    };
+    let mut conflict_log = ConflictLog::default();
+    let mut conflict_since: Option<Timestamp> = None;
+    let mut service_of: BTreeMap<IpAddr, (String, String)>;
     let mut last_status: Option<SpeakerStatusFile> = None;
     let mut last_unannounced = Vec::new();
     let mut bgp = BgpSpeaker::new(bgp_metrics);
@@ -209,7 +230,25 @@ pub async fn run(
             }
             last_unannounced = unannounced;
         }
+        service_of = assignments
+            .iter()
+            .map(|a| (a.ip, a.service.clone()))
+            .collect();
         let mut p = plan(&opts.node, &assignments, &ifaces);
+        match conflict_log.condition_message(&opts.node) {
+            Some(message) => {
+                let since = *conflict_since.get_or_insert_with(Timestamp::now);
+                p.status.conditions.push(Condition {
+                    type_: ADDRESS_CONFLICT.into(),
+                    status: "True".into(),
+                    reason: "AnotherHostAnswers".into(),
+                    message,
+                    last_transition_time: Time(since),
+                    observed_generation: None,
+                });
+            }
+            None => conflict_since = None,
+        }
         p.status.bgp = bgp
             .service_peers()
             .into_iter()
@@ -275,7 +314,34 @@ pub async fn run(
         ready.send_replace(true);
         let woke = tokio::select! {
             c = rx.changed() => if c.is_err() { break } else { "snapshot" },
-            _ = rescan.tick() => "interface rescan",
+            _ = rescan.tick() => {
+                conflict_log.expire(std::time::Instant::now(), CONFLICT_FORGET);
+                "interface rescan"
+            }
+            Some((ip, mac)) = conflict_rx.recv() => {
+                if conflict_log.record(ip, &mac, std::time::Instant::now(), CONFLICT_EVENT_EVERY) {
+                    let text = conflict::message(&ip, &mac, &opts.node);
+                    tracing::warn!(%ip, other_mac = %mac, "address conflict: {text}");
+                    if let Some((ns, name)) = service_of.get(&ip) {
+                        let ev = EventRecord {
+                            type_: "Warning".into(),
+                            reason: "AddressConflict".into(),
+                            message: text,
+                            involved_object: ObjectRef {
+                                kind: "Service".into(),
+                                namespace: ns.clone(),
+                                name: name.clone(),
+                            },
+                            reporting_component: "ferrolb-speaker".into(),
+                            event_time: Timestamp::now().to_string(),
+                        };
+                        if let Err(e) = sink.emit_events(&[ev]).await {
+                            tracing::warn!(error = %e, "cannot emit the AddressConflict Event");
+                        }
+                    }
+                }
+                "address conflict"
+            }
             _ = bgp.changed() => "bgp session",
             _ = view_changed(&mut membership) => "membership",
             _ = shutdown.changed() => break,

@@ -277,7 +277,7 @@ spec: {{type: LoadBalancer, ports: [{{port: 80}}]}}
     assert_eq!((id, reason), ("address", "InvalidRequestedIP"));
     assert_eq!(
         link(&d, "address").summary,
-        "pending, no address: requested address 192.0.2.1 is in no IPAddressPool"
+        "pending, no address: metadata.annotations[ferrolb.io/loadBalancerIPs]: requested address 192.0.2.1 is in no IPAddressPool"
     );
     assert!(fix.starts_with("request an address inside an IPAddressPool"));
 

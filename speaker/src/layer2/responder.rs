@@ -63,7 +63,10 @@ pub fn respond_arp(frame: &[u8], owned: &Owned, mac: MacAddr) -> Result<Vec<u8>,
     if a.eth_src == mac || a.sender_mac == mac {
         return Err(Dropped::OwnFrame);
     }
-    if a.is_gratuitous() || !a.is_request {
+    // Another host sending from an address we announce claims it, whatever it
+    // asks: a gratuitous ARP, a reply, or a request with it as the sender (a host
+    // with the address configured, e.g. kube-proxy IPVS without strictARP).
+    if a.is_gratuitous() || !a.is_request || owned.v4.contains(&a.sender_ip) {
         return Err(if owned.v4.contains(&a.sender_ip) {
             Dropped::Conflict {
                 ip: IpAddr::V4(a.sender_ip),
@@ -137,6 +140,21 @@ mod tests {
             Err(Dropped::NotOwned)
         );
         assert_eq!(respond_arp(&[0u8; 10], &o, ME), Err(Dropped::Malformed));
+    }
+
+    #[test]
+    fn a_request_sent_from_our_address_by_another_host_is_a_conflict() {
+        let o = owned(&["10.0.0.5"]);
+        // "who-has 10.0.0.1 tell 10.0.0.5" from THEM: a host using our address.
+        let mut f = request(Ipv4Addr::new(10, 0, 0, 1));
+        f[28..32].copy_from_slice(&[10, 0, 0, 5]);
+        assert_eq!(
+            respond_arp(&f, &o, ME),
+            Err(Dropped::Conflict {
+                ip: "10.0.0.5".parse().unwrap(),
+                mac: THEM
+            })
+        );
     }
 
     #[test]

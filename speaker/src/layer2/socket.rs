@@ -19,13 +19,16 @@ const LDB_ABS: u16 = 0x30; // BPF_LD | BPF_B | BPF_ABS
 const JEQ_K: u16 = 0x15; // BPF_JMP | BPF_JEQ | BPF_K
 const RET_K: u16 = 0x06; // BPF_RET | BPF_K
 
-/// ARP requests only: ethertype 0x0806 and operation 1.
+/// ARP requests and replies only: ethertype 0x0806, operation 1 or 2 (replies
+/// that reach us, e.g. broadcast gratuitous ones, reveal another host claiming an
+/// address we announce).
 pub fn arp_filter() -> Vec<SockFilter> {
     vec![
         SockFilter::new(LDH_ABS, 0, 0, 12),
-        SockFilter::new(JEQ_K, 0, 3, u32::from(ETH_P_ARP)),
+        SockFilter::new(JEQ_K, 0, 4, u32::from(ETH_P_ARP)),
         SockFilter::new(LDH_ABS, 0, 0, 20),
-        SockFilter::new(JEQ_K, 0, 1, 1),
+        SockFilter::new(JEQ_K, 1, 0, 1),
+        SockFilter::new(JEQ_K, 0, 1, 2),
         SockFilter::new(RET_K, 0, 0, 0xffff),
         SockFilter::new(RET_K, 0, 0, 0),
     ]

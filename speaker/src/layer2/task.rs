@@ -16,6 +16,9 @@ use super::socket::{Groups, PacketSocket};
 use super::{arp, ndp};
 use crate::metrics::{AddrLabels, L2Metrics};
 
+/// Where foreign claims on an owned address go: (address, the other host's MAC).
+pub type Conflicts = tokio::sync::mpsc::UnboundedSender<(IpAddr, String)>;
+
 /// A running interface task.
 pub struct IfaceTask {
     owned: watch::Sender<Arc<Owned>>,
@@ -39,6 +42,7 @@ impl IfaceTask {
         owned: Owned,
         policy: AnnouncePolicy,
         metrics: Arc<L2Metrics>,
+        conflicts: Conflicts,
     ) -> std::io::Result<Self> {
         let arp_sock = PacketSocket::arp(iface.index)?;
         let ndp_sock = match PacketSocket::ndp(iface.index) {
@@ -59,6 +63,7 @@ impl IfaceTask {
             rx,
             policy,
             metrics,
+            conflicts,
         ));
         Ok(IfaceTask {
             owned: tx,
@@ -108,6 +113,7 @@ async fn run(
     mut rx: watch::Receiver<Arc<Owned>>,
     policy: AnnouncePolicy,
     metrics: Arc<L2Metrics>,
+    conflicts: Conflicts,
 ) {
     let mac: MacAddr = iface.mac;
     let name = iface.name.clone();
@@ -149,11 +155,11 @@ async fn run(
                 owned = new;
             }
             r = arp_sock.recv(&mut buf4) => match r {
-                Ok(n) => answer(&buf4[..n], &owned, mac, &name, &arp_sock, &metrics, respond_arp),
+                Ok(n) => answer(&buf4[..n], &owned, mac, &name, &arp_sock, &metrics, &conflicts, respond_arp),
                 Err(e) => tracing::warn!(iface = %name, error = %e, "ARP receive failed"),
             },
             r = recv_opt(&ndp_sock, &mut buf6) => match (r, &ndp_sock) {
-                (Ok(n), Some(s)) => answer(&buf6[..n], &owned, mac, &name, s, &metrics, respond_ndp),
+                (Ok(n), Some(s)) => answer(&buf6[..n], &owned, mac, &name, s, &metrics, &conflicts, respond_ndp),
                 (Err(e), _) => tracing::warn!(iface = %name, error = %e, "NDP receive failed"),
                 _ => {}
             },
@@ -175,6 +181,7 @@ async fn run(
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn answer(
     frame: &[u8],
     owned: &Owned,
@@ -182,6 +189,7 @@ fn answer(
     iface: &str,
     sock: &PacketSocket,
     metrics: &L2Metrics,
+    conflicts: &Conflicts,
     respond: Responder,
 ) {
     match respond(frame, owned, mac) {
@@ -196,8 +204,10 @@ fn answer(
             }
         }
         Err(Dropped::Conflict { ip, mac: other }) => {
-            tracing::warn!(iface, %ip, other_mac = %other, "another host claims an address this node announces");
+            tracing::debug!(iface, %ip, other_mac = %other, "another host claims an address this node announces");
             metrics.conflicts.get_or_create(&labels(ip, iface)).inc();
+            // The runner turns it into an Event and a condition, rate-limited.
+            let _ = conflicts.send((ip, other.to_string()));
         }
         Err(_) => {}
     }
