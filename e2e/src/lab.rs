@@ -276,6 +276,38 @@ impl Lan {
         self.spawn(ns, &binary("ferrolb-speaker")?, &args, &dir.join(log))
     }
 
+    /// Starts BIRD 2 in `ns` with the configuration `conf`, its files (`bird.conf`,
+    /// `bird.ctl`, `bird.pid`, `bird.log`) in `dir`. Returns the control socket and
+    /// the handle for [`Lan::stop`].
+    pub fn spawn_bird(
+        &mut self,
+        ns: &str,
+        dir: &Path,
+        conf: &str,
+    ) -> anyhow::Result<(PathBuf, usize)> {
+        let path = dir.join("bird.conf");
+        std::fs::write(&path, conf)?;
+        let sock = dir.join("bird.ctl");
+        let pid = dir.join("bird.pid");
+        let utf8 = |p: &Path| p.to_str().map(String::from).context("path is not UTF-8");
+        let (c, s, p) = (utf8(&path)?, utf8(&sock)?, utf8(&pid)?);
+        let h = self.spawn(
+            ns,
+            Path::new("bird"),
+            &["-f", "-c", &c, "-s", &s, "-P", &p],
+            &dir.join("bird.log"),
+        )?;
+        Ok((sock, h))
+    }
+
+    /// What `birdc ARGS...` prints, against the BIRD in `ns` with control socket
+    /// `sock`.
+    pub fn birdc(&self, ns: &str, sock: &Path, args: &[&str]) -> anyhow::Result<String> {
+        let mut a = vec!["birdc", "-s", sock.to_str().context("path is not UTF-8")?];
+        a.extend_from_slice(args);
+        Ok(String::from_utf8_lossy(&self.exec(ns, &a)?.stdout).into_owned())
+    }
+
     /// Sends `signal` (e.g. `TERM`, `KILL`) to a spawned program and waits for it.
     pub fn stop(&mut self, handle: usize, signal: &str) -> anyhow::Result<()> {
         let (_, child) = self.children.get_mut(handle).context("no such child")?;

@@ -14,10 +14,7 @@ use ferrolb_e2e::lab::{Lan, controller_once, eventually, unavailable};
 const VIP4: &str = "10.77.0.200";
 
 fn birdc(lan: &Lan, sock: &Path, args: &[&str]) -> String {
-    let mut a = vec!["birdc", "-s", sock.to_str().unwrap()];
-    a.extend_from_slice(args);
-    let out = lan.exec(&lan.client, &a).unwrap();
-    String::from_utf8_lossy(&out.stdout).to_string()
+    lan.birdc(&lan.client, sock, args).unwrap()
 }
 
 fn arping(lan: &Lan, ip: &str) -> Vec<String> {
@@ -68,33 +65,18 @@ fn each_bad_message_gets_the_right_notification_and_the_speaker_reconnects() {
     let mut lan = Lan::new(1).unwrap();
 
     // The good peer: BIRD on port 1179 of the same address.
-    let sock = dir.path().join("bird.ctl");
-    let conf = dir.path().join("bird.conf");
-    std::fs::write(
-        &conf,
-        format!(
+    let client = lan.client.clone();
+    let (sock, _) = lan
+        .spawn_bird(
+            &client,
+            dir.path(),
+            &format!(
             "router id {r};\nprotocol device {{}}\nprotocol bgp n1 {{\n  local {r} port 1179 as 64501;\n  neighbor {n} as 64512;\n  passive on;\n  hold time 9;\n  ipv4 {{ import all; export none; }};\n}}\n",
             r = Lan::v4(0),
             n = Lan::v4(1)
-        ),
-    )
-    .unwrap();
-    let client = lan.client.clone();
-    lan.spawn(
-        &client,
-        Path::new("bird"),
-        &[
-            "-f",
-            "-c",
-            conf.to_str().unwrap(),
-            "-s",
-            sock.to_str().unwrap(),
-            "-P",
-            dir.path().join("bird.pid").to_str().unwrap(),
-        ],
-        &dir.path().join("bird.log"),
-    )
-    .unwrap();
+            ),
+        )
+        .unwrap();
 
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("peers/hostile_bgp.py");
     let expect: Vec<(&str, serde_json::Value)> = vec![

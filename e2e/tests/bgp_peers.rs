@@ -30,10 +30,7 @@ fn write_config(dir: &Path, with_service: bool) {
 }
 
 fn birdc(lan: &Lan, sock: &Path, args: &[&str]) -> String {
-    let mut a = vec!["birdc", "-s", sock.to_str().unwrap()];
-    a.extend_from_slice(args);
-    let out = lan.exec(&lan.client, &a).unwrap();
-    String::from_utf8_lossy(&out.stdout).to_string()
+    lan.birdc(&lan.client, sock, args).unwrap()
 }
 
 #[test]
@@ -50,33 +47,15 @@ fn bird_learns_our_route_with_its_attributes_and_loses_it_on_withdraw() {
     controller_once(dir.path()).unwrap();
 
     let mut lan = Lan::new(1).unwrap();
-    let sock = dir.path().join("bird.ctl");
-    let conf = dir.path().join("bird.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "router id {r};\nprotocol device {{}}\nprotocol bgp n1 {{\n  local {r} as 64500;\n  neighbor {n} as 4200000001;\n  passive on;\n  hold time 9;\n  ipv4 {{ import all; export none; }};\n}}\n",
+    let (sock, _) = start_bird(
+        &mut lan,
+        dir.path(),
+        &format!(
+            "protocol bgp n1 {{\n  local {r} as 64500;\n  neighbor {n} as 4200000001;\n  passive on;\n  hold time 9;\n  ipv4 {{ import all; export none; }};\n}}\n",
             r = Lan::v4(0),
             n = Lan::v4(1)
         ),
-    )
-    .unwrap();
-    let client = lan.client.clone();
-    lan.spawn(
-        &client,
-        Path::new("bird"),
-        &[
-            "-f",
-            "-c",
-            conf.to_str().unwrap(),
-            "-s",
-            sock.to_str().unwrap(),
-            "-P",
-            dir.path().join("bird.pid").to_str().unwrap(),
-        ],
-        &dir.path().join("bird.log"),
-    )
-    .unwrap();
+    );
     let node = lan.nodes[0].clone();
     let args = [
         "--source",
@@ -183,34 +162,12 @@ fn bird_learns_our_route_with_its_attributes_and_loses_it_on_withdraw() {
 
 /// Starts BIRD in the client namespace with `protocols` and returns its socket.
 fn start_bird(lan: &mut Lan, dir: &Path, protocols: &str) -> (std::path::PathBuf, usize) {
-    let sock = dir.join("bird.ctl");
-    let conf = dir.join("bird.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "router id {};\nprotocol device {{}}\n{protocols}",
-            Lan::v4(0)
-        ),
-    )
-    .unwrap();
     let client = lan.client.clone();
-    let h = lan
-        .spawn(
-            &client,
-            Path::new("bird"),
-            &[
-                "-f",
-                "-c",
-                conf.to_str().unwrap(),
-                "-s",
-                sock.to_str().unwrap(),
-                "-P",
-                dir.join("bird.pid").to_str().unwrap(),
-            ],
-            &dir.join("bird.log"),
-        )
-        .unwrap();
-    (sock, h)
+    let conf = format!(
+        "router id {};\nprotocol device {{}}\n{protocols}",
+        Lan::v4(0)
+    );
+    lan.spawn_bird(&client, dir, &conf).unwrap()
 }
 
 #[test]

@@ -111,38 +111,19 @@ fn the_speaker_needs_only_net_raw() {
     let node = lan.nodes[0].clone();
 
     // BIRD as an MD5-protected peer.
-    let sock = dir.path().join("bird.ctl");
-    let conf = dir.path().join("bird.conf");
-    std::fs::write(
-        &conf,
-        format!(
+    let client = lan.client.clone();
+    let (sock, _) = lan
+        .spawn_bird(
+            &client,
+            dir.path(),
+            &format!(
             "router id {r};\nprotocol device {{}}\nprotocol bgp n1 {{\n  local {r} as 64500;\n  neighbor {n} as 64512;\n  password \"s3cret-md5\";\n  passive on;\n  hold time 9;\n  ipv4 {{ import all; export none; }};\n}}\n",
             r = Lan::v4(0),
             n = Lan::v4(1)
-        ),
-    )
-    .unwrap();
-    let client = lan.client.clone();
-    lan.spawn(
-        &client,
-        Path::new("bird"),
-        &[
-            "-f",
-            "-c",
-            conf.to_str().unwrap(),
-            "-s",
-            sock.to_str().unwrap(),
-            "-P",
-            dir.path().join("bird.pid").to_str().unwrap(),
-        ],
-        &dir.path().join("bird.log"),
-    )
-    .unwrap();
-    let birdc = |lan: &Lan, args: &[&str]| {
-        let mut a = vec!["birdc", "-s", sock.to_str().unwrap()];
-        a.extend_from_slice(args);
-        String::from_utf8_lossy(&lan.exec(&lan.client, &a).unwrap().stdout).to_string()
-    };
+            ),
+        )
+        .unwrap();
+    let birdc = |lan: &Lan, args: &[&str]| lan.birdc(&lan.client, &sock, args).unwrap();
 
     // 1. No capability at all: it runs, but cannot open its raw sockets.
     let h = spawn_unprivileged(&mut lan, &node, dir.path(), "", "none.log");

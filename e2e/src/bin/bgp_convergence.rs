@@ -12,9 +12,7 @@ use ferrolb_e2e::lab::{Lan, binary, controller_once, eventually, unavailable};
 use k8s_openapi::jiff::Timestamp;
 
 fn birdc(lan: &Lan, sock: &Path, args: &[&str]) -> anyhow::Result<String> {
-    let mut a = vec!["birdc", "-s", sock.to_str().context("path")?];
-    a.extend_from_slice(args);
-    Ok(String::from_utf8_lossy(&lan.exec(&lan.client, &a)?.stdout).to_string())
+    lan.birdc(&lan.client, sock, args)
 }
 
 fn main() -> anyhow::Result<()> {
@@ -47,30 +45,15 @@ apiVersion: v1\nkind: Node\nmetadata: {{name: n1}}\n",
         bail!("controller failed");
     }
     let mut lan = Lan::new(1)?;
-    let sock = dir.path().join("bird.ctl");
-    let conf = dir.path().join("bird.conf");
-    std::fs::write(
-        &conf,
-        format!(
+    let client = lan.client.clone();
+    let (sock, _) = lan.spawn_bird(
+        &client,
+        dir.path(),
+        &format!(
             "router id {r};\ntimeformat route iso long ms;\ntimeformat protocol iso long ms;\nprotocol device {{}}\nprotocol bgp n1 {{\n  local {r} as 64500;\n  neighbor {nd} as 64512;\n  passive on;\n  ipv4 {{ import all; export none; }};\n}}\n",
             r = Lan::v4(0),
             nd = Lan::v4(1)
         ),
-    )?;
-    let client = lan.client.clone();
-    lan.spawn(
-        &client,
-        Path::new("bird"),
-        &[
-            "-f",
-            "-c",
-            conf.to_str().context("path")?,
-            "-s",
-            sock.to_str().context("path")?,
-            "-P",
-            dir.path().join("bird.pid").to_str().context("path")?,
-        ],
-        &dir.path().join("bird.log"),
     )?;
     std::thread::sleep(Duration::from_millis(300));
     let node = lan.nodes[0].clone();

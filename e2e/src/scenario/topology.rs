@@ -168,20 +168,10 @@ impl Lab {
         }
         say("starting BIRD on the router");
         let nodes: Vec<(String, String)> = (1..=NODES).map(|i| (Lan::v4(i), Lan::v6(i))).collect();
-        let conf = self.dir.join("bird.conf");
-        std::fs::write(&conf, router::bird_conf(&nodes))?;
-        let (conf, sock, pid) = (
-            path_str(&conf)?,
-            self.bird_socket(),
-            self.dir.join("bird.pid"),
-        );
         let router = self.router.clone();
-        self.lan.spawn(
-            &router,
-            Path::new("bird"),
-            &["-f", "-c", conf, "-s", &sock, "-P", path_str(&pid)?],
-            &self.dir.join("bird.log"),
-        )?;
+        let dir = self.dir.clone();
+        self.lan
+            .spawn_bird(&router, &dir, &router::bird_conf(&nodes))?;
         say("starting ferrolb-controller and 3 ferrolb-speakers (file source)");
         let d = path_str(&self.dir)?.to_string();
         self.lan.spawn(
@@ -225,10 +215,6 @@ impl Lab {
         say("waiting for the router to learn the BGP routes");
         self.wait_for_routes(Duration::from_secs(30))?;
         Ok(())
-    }
-
-    fn bird_socket(&self) -> String {
-        self.dir.join("bird.ctl").to_string_lossy().into_owned()
     }
 
     fn write_config(&self) -> anyhow::Result<()> {
