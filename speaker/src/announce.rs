@@ -19,6 +19,37 @@ pub struct L2Plan {
     pub status: SpeakerStatusFile,
 }
 
+/// For each address this node owns whose advertisement names interfaces, none of
+/// which exists and is up here: a sentence naming the address and each named
+/// interface's state (the address is not announced at all).
+pub fn unusable_named_interfaces(
+    node: &str,
+    assignments: &[L2Assignment],
+    ifaces: &BTreeMap<String, Interface>,
+) -> Vec<String> {
+    assignments
+        .iter()
+        .filter(|a| a.node == node && !a.interfaces.is_empty())
+        .filter(|a| for_address(ifaces, &a.ip, &a.interfaces).is_empty())
+        .map(|a| {
+            let states: Vec<String> = a
+                .interfaces
+                .iter()
+                .map(|n| match ifaces.get(n) {
+                    None => format!("{n}: not found"),
+                    Some(i) if !i.up => format!("{n}: down"),
+                    Some(_) => format!("{n}: no usable hardware address"),
+                })
+                .collect();
+            format!(
+                "{} is not announced: the L2Advertisement names interfaces none of which is usable on node {node} ({})",
+                a.ip,
+                states.join(", ")
+            )
+        })
+        .collect()
+}
+
 /// Interfaces any layer 2 address would be announced on, whoever owns it: the
 /// speaker keeps them open so that taking an address over costs no socket set-up.
 pub fn standby_interfaces(
@@ -119,6 +150,21 @@ mod tests {
             .map(|i| i.name.as_str())
             .collect();
         assert_eq!(names, ["eth0", "eth1"]);
+        // An advertisement naming interfaces this node lacks or has down.
+        let mut named = a("web", "10.0.0.5", "me");
+        named.interfaces = ["eth9".to_string(), "eth0".to_string()].into();
+        let mut down = ifaces.clone();
+        if let Some(i) = down.get_mut("eth0") {
+            i.up = false;
+        }
+        assert_eq!(
+            unusable_named_interfaces("me", std::slice::from_ref(&named), &down),
+            [
+                "10.0.0.5 is not announced: the L2Advertisement names interfaces none of which is usable on node me (eth0: down, eth9: not found)"
+            ]
+        );
+        assert!(unusable_named_interfaces("me", std::slice::from_ref(&named), &ifaces).is_empty());
+        assert!(unusable_named_interfaces("other", &[named], &down).is_empty());
         // Only another node's address on eth0: eth0 stays open, idle; eth1 too
         // while an IPv6 address exists anywhere.
         let standby = standby_interfaces(&[a("db", "10.0.0.6", "other")], &ifaces);

@@ -13,7 +13,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
 use tokio::sync::watch;
 
-use crate::announce::{plan, standby_interfaces};
+use crate::announce::{plan, standby_interfaces, unusable_named_interfaces};
 use crate::bgp::manager::BgpSpeaker;
 use crate::conflict::{self, ADDRESS_CONFLICT, ConflictLog};
 use crate::election::{NodeView, l2_assignments};
@@ -152,6 +152,7 @@ pub async fn run(
     };
     let mut conflict_log = ConflictLog::default();
     let mut conflict_since: Option<Timestamp> = None;
+    let mut iface_since: Option<Timestamp> = None;
     let mut service_of: BTreeMap<IpAddr, (String, String)>;
     let mut last_status: Option<SpeakerStatusFile> = None;
     let mut last_unannounced = Vec::new();
@@ -235,6 +236,25 @@ pub async fn run(
             .map(|a| (a.ip, a.service.clone()))
             .collect();
         let mut p = plan(&opts.node, &assignments, &ifaces);
+        let unusable = unusable_named_interfaces(&opts.node, &assignments, &ifaces);
+        if unusable.is_empty() {
+            iface_since = None;
+        } else {
+            if iface_since.is_none() {
+                for u in &unusable {
+                    tracing::warn!("{u}");
+                }
+            }
+            let since = *iface_since.get_or_insert_with(Timestamp::now);
+            p.status.conditions.push(Condition {
+                type_: "InterfaceUnavailable".into(),
+                status: "True".into(),
+                reason: "NamedInterfaceMissingOrDown".into(),
+                message: unusable.join("; "),
+                last_transition_time: Time(since),
+                observed_generation: None,
+            });
+        }
         match conflict_log.condition_message(&opts.node) {
             Some(message) => {
                 let since = *conflict_since.get_or_insert_with(Timestamp::now);
