@@ -29,6 +29,16 @@ fn write_config(dir: &Path, with_service: bool) {
     .unwrap();
 }
 
+/// [`write_config`] with a Service and one substitution, then the controller.
+fn write_config_with(dir: &Path, from: &str, to: &str) {
+    write_config(dir, true);
+    let cfg = std::fs::read_to_string(dir.join("config.yaml"))
+        .unwrap()
+        .replace(from, to);
+    std::fs::write(dir.join("config.yaml"), cfg).unwrap();
+    controller_once(dir).unwrap();
+}
+
 fn birdc(lan: &Lan, sock: &Path, args: &[&str]) -> String {
     lan.birdc(&lan.client, sock, args).unwrap()
 }
@@ -262,13 +272,8 @@ fn gobgp_learns_our_route_with_as_sequence_and_communities() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    write_config(dir.path(), true);
     // Same configuration, the peer is GoBGP this time.
-    let cfg = std::fs::read_to_string(dir.path().join("config.yaml"))
-        .unwrap()
-        .replace("name: bird", "name: gobgp");
-    std::fs::write(dir.path().join("config.yaml"), cfg).unwrap();
-    controller_once(dir.path()).unwrap();
+    write_config_with(dir.path(), "name: bird", "name: gobgp");
     let mut lan = Lan::new(1).unwrap();
     let conf = dir.path().join("gobgpd.toml");
     std::fs::write(
@@ -338,13 +343,8 @@ fn a_silent_peer_expires_our_hold_timer_and_the_session_comes_back() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    write_config(dir.path(), true);
     // A 3 s hold time, the shortest RFC 4271 allows.
-    let cfg = std::fs::read_to_string(dir.path().join("config.yaml"))
-        .unwrap()
-        .replace("holdTime: 9s", "holdTime: 3s");
-    std::fs::write(dir.path().join("config.yaml"), cfg).unwrap();
-    controller_once(dir.path()).unwrap();
+    write_config_with(dir.path(), "holdTime: 9s", "holdTime: 3s");
     let mut lan = Lan::new(1).unwrap();
     let protocols = format!(
         "protocol bgp n1 {{\n  local {r} as 64500;\n  neighbor {n} as 4200000001;\n  passive on;\n  hold time 3;\n  error wait time 1, 2;\n  ipv4 {{ import all; export none; }};\n}}\n",

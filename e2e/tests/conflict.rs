@@ -3,6 +3,7 @@
 //! on the Service and a condition on its status, and `diagnose` shows it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -10,14 +11,9 @@ use ferrolb_e2e::lab::{Lan, binary, controller_once, eventually, unavailable};
 
 const VIP: &str = "10.77.0.200";
 
-#[test]
-fn a_second_host_using_our_address_is_reported_with_its_mac() {
-    if let Some(why) = unavailable() {
-        println!("SKIPPED: {why}");
-        return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
+/// n1 runs a speaker announcing VIP for Service web; n2 is another host on the
+/// LAN without one. Returns once n1 announces.
+fn announced(d: &Path) -> (Lan, String) {
     std::fs::write(
         d.join("config.yaml"),
         format!(
@@ -30,10 +26,9 @@ fn a_second_host_using_our_address_is_reported_with_its_mac() {
     )
     .unwrap();
     controller_once(d).unwrap();
-    // n1 runs the speaker; n2 is another host on the LAN, with no speaker.
     let mut lan = Lan::new(2).unwrap();
     let n1 = lan.nodes[0].clone();
-    let imposter = lan.nodes[1].clone();
+    let other = lan.nodes[1].clone();
     lan.spawn_speaker(&n1, "n1", d, "speaker.log", &[]).unwrap();
     let log = || std::fs::read_to_string(d.join("speaker.log")).unwrap_or_default();
     eventually(
@@ -42,6 +37,19 @@ fn a_second_host_using_our_address_is_reported_with_its_mac() {
         || Some(()).filter(|_| log().contains("taking over: announcing")),
     )
     .unwrap();
+    (lan, other)
+}
+
+#[test]
+fn a_second_host_using_our_address_is_reported_with_its_mac() {
+    if let Some(why) = unavailable() {
+        println!("SKIPPED: {why}");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (lan, imposter) = announced(d);
+    let log = || std::fs::read_to_string(d.join("speaker.log")).unwrap_or_default();
 
     // The other host takes the address and talks from it: its ARP requests carry it
     // as the sender.
@@ -107,28 +115,8 @@ fn a_gratuitous_arp_reply_for_our_address_is_a_conflict_too() {
     }
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    std::fs::write(
-        d.join("config.yaml"),
-        format!(
-            "apiVersion: ferrolb.io/v1beta1\nkind: IPAddressPool\nmetadata: {{name: lan}}\nspec: {{addresses: ['{VIP}/32']}}\n\
----\napiVersion: ferrolb.io/v1beta1\nkind: L2Advertisement\nmetadata: {{name: lan}}\n\
----\napiVersion: v1\nkind: Node\nmetadata: {{name: n1}}\n\
----\napiVersion: v1\nkind: Service\nmetadata: {{name: web}}\nspec: {{type: LoadBalancer, ports: [{{port: 80}}]}}\n"
-        ),
-    )
-    .unwrap();
-    controller_once(d).unwrap();
-    let mut lan = Lan::new(2).unwrap();
-    let n1 = lan.nodes[0].clone();
-    let other = lan.nodes[1].clone();
-    lan.spawn_speaker(&n1, "n1", d, "speaker.log", &[]).unwrap();
+    let (lan, other) = announced(d);
     let log = || std::fs::read_to_string(d.join("speaker.log")).unwrap_or_default();
-    eventually(
-        Duration::from_secs(10),
-        "n1 to announce the address",
-        || Some(()).filter(|_| log().contains("taking over: announcing")),
-    )
-    .unwrap();
     // Habets arping: -U -P sends unsolicited ARP replies (operation 2, broadcast).
     let other_mac = lan.mac(&other).unwrap();
     let _ = lan.exec(

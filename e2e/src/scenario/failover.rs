@@ -200,8 +200,6 @@ pub fn kill_node(bed: &mut Bed, i: usize) -> anyhow::Result<Instant> {
     let ns = bed.lan.nodes[i - 1].clone();
     bed.lan.ip(&ns, &["link", "set", "eth0", "down"])?;
     let at = Instant::now();
-    let pids = bed.lan.exec(&ns, &["true"])?;
-    let _ = pids;
     let out = std::process::Command::new("ip")
         .args(["netns", "pids", &ns])
         .output()?;
