@@ -9,8 +9,8 @@ use kube::CustomResourceExt;
 mod reference;
 
 use crate::v1beta1::{
-    BFDProfile, BGPAdvertisement, BGPPeer, Community, IPAddressPool, L2Advertisement,
-    ServiceBGPStatus, ServiceL2Status,
+    BFDProfile, BGPAdvertisement, BGPPeer, BGPSessionState, Community, IPAddressPool,
+    L2Advertisement, ServiceBGPStatus, ServiceL2Status, SpeakerStatus,
 };
 
 /// Every CRD FerroLB installs.
@@ -24,6 +24,8 @@ pub fn all() -> Vec<CustomResourceDefinition> {
         BFDProfile::crd(),
         ServiceL2Status::crd(),
         ServiceBGPStatus::crd(),
+        SpeakerStatus::crd(),
+        BGPSessionState::crd(),
     ];
     for crd in &mut crds {
         optional_spec(crd);
@@ -64,13 +66,15 @@ fn optional_spec(crd: &mut CustomResourceDefinition) {
 }
 
 /// Kinds whose spec may be omitted (see [`optional_spec`]).
-pub const SPEC_OPTIONAL: [&str; 6] = [
+pub const SPEC_OPTIONAL: [&str; 8] = [
     "L2Advertisement",
     "BGPAdvertisement",
     "Community",
     "BFDProfile",
     "ServiceL2Status",
     "ServiceBGPStatus",
+    "SpeakerStatus",
+    "BGPSessionState",
 ];
 
 /// `config/crds` of this checkout.

@@ -33,6 +33,8 @@ fn generation_is_deterministic_and_covers_every_kind() {
         "BFDProfile",
         "ServiceL2Status",
         "ServiceBGPStatus",
+        "SpeakerStatus",
+        "BGPSessionState",
     ] {
         assert!(kinds.iter().any(|x| x == k), "{k} missing");
     }

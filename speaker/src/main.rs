@@ -61,9 +61,16 @@ struct Args {
     /// Address of /metrics, /healthz and /readyz ("" to disable).
     #[arg(long, default_value = "0.0.0.0:7473", env = "FERROLB_METRICS_ADDRESS")]
     metrics_address: String,
-    /// FerroLB's namespace (configuration, Secrets, ServiceL2Status objects).
+    /// FerroLB's namespace (configuration, Secrets, the speakers' status objects).
     #[arg(long, default_value = "ferrolb-system", env = "POD_NAMESPACE")]
     namespace: String,
+    /// This speaker's pod (downward API), with --pod-uid: made the owner of its
+    /// status objects, so that they are deleted with the pod.
+    #[arg(long, env = "POD_NAME", requires = "pod_uid")]
+    pod_name: Option<String>,
+    /// The pod's UID (downward API `metadata.uid`).
+    #[arg(long, env = "POD_UID", requires = "pod_name")]
+    pod_uid: Option<String>,
     /// Log format.
     #[arg(long, value_enum, default_value = "text", env = "FERROLB_LOG_FORMAT")]
     log_format: LogFormat,
@@ -230,12 +237,15 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 },
             )
             .await;
-            let sink = KubeSink::new(
+            let mut sink = KubeSink::new(
                 client,
                 &args.namespace,
                 "ferrolb-speaker",
                 Some(args.node.clone()),
             );
+            if let (Some(name), Some(uid)) = (&args.pod_name, &args.pod_uid) {
+                sink = sink.owned_by_pod(name, uid);
+            }
             runner::run(
                 &watch,
                 &sink,

@@ -1,5 +1,6 @@
 //! The speaker's loop, the same on either source: elect, answer, publish status
-//! (`status/speaker-<node>.yaml`, or `ServiceL2Status` objects) and Events.
+//! (`status/speaker-<node>.yaml`, or `SpeakerStatus`, `BGPSessionState`,
+//! `ServiceL2Status` and `ServiceBGPStatus` objects) and Events.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
@@ -15,6 +16,7 @@ use tokio::sync::watch;
 
 use crate::announce::{plan, standby_interfaces, unusable_named_interfaces};
 use crate::bgp::manager::BgpSpeaker;
+use crate::bgp::session_state::SessionStates;
 use crate::conflict::{self, ADDRESS_CONFLICT, ConflictLog};
 use crate::election::{NodeView, l2_assignments};
 use crate::layer2::announcer::AnnouncePolicy;
@@ -157,6 +159,7 @@ pub async fn run(
     let mut last_status: Option<SpeakerStatusFile> = None;
     let mut last_unannounced = Vec::new();
     let mut bgp = BgpSpeaker::new(bgp_metrics);
+    let mut session_states = SessionStates::default();
     let mut rescan = tokio::time::interval(opts.rescan);
     rescan.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -279,6 +282,14 @@ pub async fn run(
                 peers,
             })
             .collect();
+        let (sessions, session_events) =
+            session_states.update(&opts.node, &bgp.statuses(), &config.peers, Timestamp::now());
+        p.status.sessions = sessions;
+        if !session_events.is_empty()
+            && let Err(e) = sink.emit_events(&session_events).await
+        {
+            tracing::warn!(error = %e, "cannot emit BGP session Events");
+        }
         let standby = standby_interfaces(&assignments, &ifaces);
         tasks.apply(&p.per_interface, &standby, &ifaces, &opts, &metrics);
         if let (Some(m), Some(v)) = (&membership, &view) {

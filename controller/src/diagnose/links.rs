@@ -1,11 +1,12 @@
 //! The links after the address: the Service itself, the pool, the
 //! advertisements, and who announces (layer 2 owner, BGP peers).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use ferrolb_crds::config::{Config, Pool};
 use ferrolb_crds::source::status::SpeakerStatusFile;
+use ferrolb_crds::v1beta1::BGPSessionStateStatus;
 use ferrolb_speaker::bgp::routes::peers_for;
 use ferrolb_speaker::election::{L2Assignment, NodeView};
 use k8s_openapi::api::core::v1::{Node, Service};
@@ -307,6 +308,11 @@ pub fn bgp_peers_link(
             })
             .map(|p| p.name.clone())
             .collect();
+        let sessions: BTreeMap<&str, &BGPSessionStateStatus> = speaker(speakers, &view.name)
+            .into_iter()
+            .flat_map(|s| s.sessions.iter())
+            .filter_map(|s| Some((s.peer.as_deref()?, s)))
+            .collect();
         let up: Vec<String> = speaker(speakers, &view.name)
             .into_iter()
             .flat_map(|s| s.bgp.iter())
@@ -327,7 +333,20 @@ pub fn bgp_peers_link(
                     format!("{p} Established")
                 } else {
                     down.push(p.clone());
-                    format!("{p} down")
+                    match sessions.get(p.as_str()) {
+                        Some(st) if st.bgp_status.as_deref() == Some("Established") => {
+                            format!("{p} Established but not carrying this Service's prefix")
+                        }
+                        Some(st) => format!(
+                            "{p} {}{}",
+                            st.bgp_status.as_deref().unwrap_or("down"),
+                            st.last_error
+                                .as_deref()
+                                .map(|e| format!(" (last error: {e})"))
+                                .unwrap_or_default()
+                        ),
+                        None => format!("{p} down"),
+                    }
                 }
             })
             .collect();

@@ -9,7 +9,7 @@ use ferrolb_crds::source::FileSource;
 use ferrolb_crds::source::SnapshotSource;
 use ferrolb_crds::source::kube::{KubeWatchOptions, watch_cluster};
 use ferrolb_crds::source::status::SpeakerStatusFile;
-use ferrolb_crds::v1beta1::{ServiceBGPStatus, ServiceL2Status};
+use ferrolb_crds::v1beta1::{BGPSessionState, ServiceBGPStatus, ServiceL2Status, SpeakerStatus};
 use kube::api::ListParams;
 use kube::{Api, Client};
 
@@ -41,7 +41,10 @@ pub fn from_dir(dir: &Path) -> anyhow::Result<Loaded> {
 }
 
 /// From the API server: one complete listing of what the controller and the
-/// speakers watch, and the speakers' `ServiceL2Status`/`ServiceBGPStatus` objects.
+/// speakers watch, and the speakers' `SpeakerStatus`, `BGPSessionState`,
+/// `ServiceL2Status` and `ServiceBGPStatus` objects. Every running speaker keeps a
+/// `SpeakerStatus` (owned by its pod), so a node without one runs no speaker; with
+/// none at all (an older speaker, or none yet) nothing is known about the speakers.
 pub async fn from_cluster(namespace: &str) -> anyhow::Result<Loaded> {
     let client = Client::try_default()
         .await
@@ -58,45 +61,64 @@ pub async fn from_cluster(namespace: &str) -> anyhow::Result<Loaded> {
     let snapshot = watch.snapshots().borrow().snapshot.clone();
     drop(watch);
     let mut speakers: BTreeMap<String, SpeakerStatusFile> = BTreeMap::new();
-    let entry = |node: String| SpeakerStatusFile {
-        node,
-        ..Default::default()
-    };
-    let l2: Api<ServiceL2Status> = Api::namespaced(client.clone(), namespace);
-    for o in l2
-        .list(&ListParams::default())
-        .await
-        .context("listing ServiceL2Status")?
-    {
-        if let Some(st) = o.status
-            && let Some(node) = st.node.clone()
-        {
-            speakers
-                .entry(node.clone())
-                .or_insert_with(|| entry(node))
-                .l2
-                .push(st);
+    let mut running = 0;
+    for st in statuses::<SpeakerStatus>(&client, namespace).await? {
+        if let Some(node) = st.node.clone() {
+            running += 1;
+            entry(&mut speakers, node).conditions = st.conditions;
         }
     }
-    let bgp: Api<ServiceBGPStatus> = Api::namespaced(client, namespace);
-    for o in bgp
-        .list(&ListParams::default())
-        .await
-        .context("listing ServiceBGPStatus")?
-    {
-        if let Some(st) = o.status
-            && let Some(node) = st.node.clone()
-        {
-            speakers
-                .entry(node.clone())
-                .or_insert_with(|| entry(node))
-                .bgp
-                .push(st);
+    for st in statuses::<BGPSessionState>(&client, namespace).await? {
+        if let Some(node) = st.node.clone() {
+            entry(&mut speakers, node).sessions.push(st);
+        }
+    }
+    for st in statuses::<ServiceL2Status>(&client, namespace).await? {
+        if let Some(node) = st.node.clone() {
+            entry(&mut speakers, node).l2.push(st);
+        }
+    }
+    for st in statuses::<ServiceBGPStatus>(&client, namespace).await? {
+        if let Some(node) = st.node.clone() {
+            entry(&mut speakers, node).bgp.push(st);
         }
     }
     Ok(Loaded {
         snapshot,
         speakers: speakers.into_values().collect(),
-        speakers_complete: false,
+        speakers_complete: running > 0,
     })
+}
+
+fn entry(
+    speakers: &mut BTreeMap<String, SpeakerStatusFile>,
+    node: String,
+) -> &mut SpeakerStatusFile {
+    speakers
+        .entry(node.clone())
+        .or_insert_with(|| SpeakerStatusFile {
+            node,
+            ..Default::default()
+        })
+}
+
+/// The status of every object of kind `K` in `namespace`.
+async fn statuses<K>(client: &Client, namespace: &str) -> anyhow::Result<Vec<K::Status>>
+where
+    K: kube::Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>
+        + kube::core::object::HasStatus
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+    K::Status: Clone,
+{
+    let api: Api<K> = Api::namespaced(client.clone(), namespace);
+    let list = api
+        .list(&ListParams::default())
+        .await
+        .with_context(|| format!("listing {} in {namespace}", K::kind(&())))?;
+    Ok(list
+        .into_iter()
+        .filter_map(|o| o.status().cloned())
+        .collect())
 }

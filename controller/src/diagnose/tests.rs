@@ -3,7 +3,9 @@ use std::path::Path;
 use ferrolb_crds::ClusterSnapshot;
 use ferrolb_crds::source::status::SpeakerStatusFile;
 use ferrolb_crds::source::yaml::parse_file;
-use ferrolb_crds::v1beta1::{InterfaceStatus, ServiceBGPStatusStatus, ServiceL2StatusStatus};
+use ferrolb_crds::v1beta1::{
+    BGPSessionStateStatus, InterfaceStatus, ServiceBGPStatusStatus, ServiceL2StatusStatus,
+};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
 use super::*;
@@ -536,6 +538,41 @@ fn bgp_sessions_down_on_every_announcing_node() {
     assert_eq!(
         link(&d, "bgpPeers").details,
         ["n1: tor Established", "n2: tor down"]
+    );
+}
+
+fn session(node: &str, state: &str, err: Option<&str>) -> SpeakerStatusFile {
+    SpeakerStatusFile {
+        node: node.into(),
+        sessions: vec![BGPSessionStateStatus {
+            node: Some(node.into()),
+            peer: Some("tor".into()),
+            bgp_status: Some(state.into()),
+            last_error: err.map(Into::into),
+            ..Default::default()
+        }],
+        ..Default::default()
+    }
+}
+
+#[test]
+fn bgp_session_states_say_why_a_peer_is_down() {
+    let yaml = format!("{POOL}{BGP}{NODES}{WEB}");
+    let d = run(
+        &yaml,
+        &[
+            session("n1", "Active", Some("sent NOTIFICATION 2/2 (bad peer AS)")),
+            session("n2", "Established", None),
+        ],
+        true,
+    );
+    assert_eq!(broken(&d).1, "PeersDown");
+    assert_eq!(
+        link(&d, "bgpPeers").details,
+        [
+            "n1: tor Active (last error: sent NOTIFICATION 2/2 (bad peer AS))",
+            "n2: tor Established but not carrying this Service's prefix"
+        ]
     );
 }
 

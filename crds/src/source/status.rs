@@ -7,7 +7,9 @@ use k8s_openapi::api::core::v1::LoadBalancerStatus;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use serde::{Deserialize, Serialize};
 
-use crate::v1beta1::{IPAddressPoolStatus, ServiceBGPStatusStatus, ServiceL2StatusStatus};
+use crate::v1beta1::{
+    BGPSessionStateStatus, IPAddressPoolStatus, ServiceBGPStatusStatus, ServiceL2StatusStatus,
+};
 
 /// `status/services.yaml`: one entry per Service that has (or had) an address.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -70,9 +72,13 @@ pub struct SpeakerStatusFile {
     /// Services this node announces over BGP.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub bgp: Vec<ServiceBGPStatusStatus>,
-    /// Speaker-level findings.
+    /// Speaker-level findings (`SpeakerStatus` conditions in kube mode).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
+    /// One entry per BGP session of this node (`BGPSessionState` objects in kube
+    /// mode), sorted by peer.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sessions: Vec<BGPSessionStateStatus>,
 }
 
 /// One line of `status/events.jsonl`, shaped like a Kubernetes Event.

@@ -10,6 +10,7 @@ mod community;
 mod peer;
 mod pool;
 mod service_status;
+mod speaker_status;
 
 pub use advertisement::{
     BGPAdvertisement, BGPAdvertisementSpec, L2Advertisement, L2AdvertisementSpec,
@@ -22,6 +23,10 @@ pub use pool::{IPAddressPool, IPAddressPoolSpec, IPAddressPoolStatus, ServiceAll
 pub use service_status::{
     InterfaceStatus, ServiceBGPStatus, ServiceBGPStatusSpec, ServiceBGPStatusStatus,
     ServiceL2Status, ServiceL2StatusSpec, ServiceL2StatusStatus,
+};
+pub use speaker_status::{
+    BGPSessionState, BGPSessionStateSpec, BGPSessionStateStatus, SpeakerStatus, SpeakerStatusSpec,
+    SpeakerStatusStatus,
 };
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;

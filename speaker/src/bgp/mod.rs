@@ -7,5 +7,6 @@ pub mod notification;
 pub mod packet;
 pub mod routes;
 pub mod session;
+pub mod session_state;
 pub mod socket;
 pub mod update;

@@ -226,7 +226,9 @@ impl Driver {
         let state = self.fsm.state();
         let advertised = self.adj.advertised().len();
         self.status.send_if_modified(|s| {
-            let changed = s.state != state || s.advertised != advertised || last_error.is_some();
+            let changed = s.state != state
+                || s.advertised != advertised
+                || (last_error.is_some() && s.last_error != last_error);
             s.state = state;
             s.advertised = advertised;
             if last_error.is_some() {
@@ -259,6 +261,8 @@ impl Driver {
                         }
                         Err(e) => {
                             tracing::debug!(peer = %self.peer.name, error = %e, "cannot connect");
+                            // The reason a session never comes up is the one users need.
+                            self.publish(Some(format!("cannot connect to {}:{}: {e}", self.peer.address, self.peer.port)));
                             Event::TcpConnectFailed
                         }
                     }

@@ -1,0 +1,200 @@
+//! The kube source: reflectors on the API server feed the same `ClusterSnapshot`
+//! as the file source; the sink ([`sink`]) writes status with server-side apply
+//! and records Events.
+
+mod sink;
+mod speaker_objects;
+
+pub use sink::KubeSink;
+pub use speaker_objects::{
+    NODE_LABEL, PEER_LABEL, l2_status_name, label_value, session_state_name,
+};
+
+use std::fmt::Debug;
+use std::hash::Hash;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{Namespace, Node, Secret, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client, Resource};
+use serde::de::DeserializeOwned;
+use tokio::sync::{mpsc, watch};
+
+use super::{Loaded, SnapshotSource};
+use crate::snapshot::ClusterSnapshot;
+use crate::v1beta1::{
+    BFDProfile, BGPAdvertisement, BGPPeer, Community, IPAddressPool, L2Advertisement,
+};
+
+/// Time to let a burst of watch events settle before building a snapshot.
+const SETTLE: Duration = Duration::from_millis(20);
+
+/// What to watch.
+#[derive(Clone, Debug)]
+pub struct KubeWatchOptions {
+    /// FerroLB's namespace: configuration objects and Secrets are read there only.
+    pub namespace: String,
+    /// Watch Nodes (the speaker needs them).
+    pub nodes: bool,
+    /// Watch EndpointSlices (the speaker needs them for `externalTrafficPolicy: Local`).
+    pub endpoint_slices: bool,
+}
+
+/// A running set of reflectors.
+pub struct KubeWatch {
+    rx: watch::Receiver<Arc<Loaded>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for KubeWatch {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+impl SnapshotSource for KubeWatch {
+    fn snapshots(&self) -> watch::Receiver<Arc<Loaded>> {
+        self.rx.clone()
+    }
+}
+
+fn reflect<K>(
+    api: Api<K>,
+    notify: mpsc::UnboundedSender<()>,
+    tasks: &mut Vec<tokio::task::JoinHandle<()>>,
+) -> Store<K>
+where
+    K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    K::DynamicType: Default + Eq + Hash + Clone + Send + Sync,
+{
+    let (reader, writer) = reflector::store();
+    let stream = watcher(api, watcher::Config::default())
+        .default_backoff()
+        .reflect(writer);
+    tasks.push(tokio::spawn(async move {
+        let mut stream = std::pin::pin!(stream);
+        while let Some(ev) = stream.next().await {
+            match ev {
+                Ok(_) => {
+                    let _ = notify.send(());
+                }
+                // The watcher retries with backoff; the error is worth a line.
+                Err(e) => tracing::warn!(kind = %K::kind(&K::DynamicType::default()), error = %e, "watch failed; retrying"),
+            }
+        }
+    }));
+    reader
+}
+
+fn items<K>(s: &Store<K>) -> Vec<K>
+where
+    K: Resource + Clone + 'static,
+    K::DynamicType: Eq + Hash + Clone,
+{
+    s.state().iter().map(|o| (**o).clone()).collect()
+}
+
+struct Stores {
+    pools: Store<IPAddressPool>,
+    l2: Store<L2Advertisement>,
+    bgp: Store<BGPAdvertisement>,
+    peers: Store<BGPPeer>,
+    communities: Store<Community>,
+    bfd: Store<BFDProfile>,
+    secrets: Store<Secret>,
+    services: Store<Service>,
+    namespaces: Store<Namespace>,
+    nodes: Option<Store<Node>>,
+    slices: Option<Store<EndpointSlice>>,
+}
+
+impl Stores {
+    async fn ready(&self) {
+        let _ = futures::join!(
+            self.pools.wait_until_ready(),
+            self.l2.wait_until_ready(),
+            self.bgp.wait_until_ready(),
+            self.peers.wait_until_ready(),
+            self.communities.wait_until_ready(),
+            self.bfd.wait_until_ready(),
+            self.secrets.wait_until_ready(),
+            self.services.wait_until_ready(),
+            self.namespaces.wait_until_ready(),
+        );
+        if let Some(n) = &self.nodes {
+            let _ = n.wait_until_ready().await;
+        }
+        if let Some(s) = &self.slices {
+            let _ = s.wait_until_ready().await;
+        }
+    }
+
+    fn snapshot(&self) -> ClusterSnapshot {
+        let mut s = ClusterSnapshot {
+            pools: items(&self.pools),
+            l2_advertisements: items(&self.l2),
+            bgp_advertisements: items(&self.bgp),
+            peers: items(&self.peers),
+            communities: items(&self.communities),
+            bfd_profiles: items(&self.bfd),
+            secrets: items(&self.secrets),
+            services: items(&self.services),
+            namespaces: items(&self.namespaces),
+            nodes: self.nodes.as_ref().map(items).unwrap_or_default(),
+            endpoint_slices: self.slices.as_ref().map(items).unwrap_or_default(),
+        };
+        s.normalize();
+        s
+    }
+}
+
+/// Starts the reflectors. The first snapshot is published once every store has
+/// listed its objects, so consumers never act on a half-filled view (which
+/// would look like deleted Services).
+pub async fn watch_cluster(client: Client, opts: KubeWatchOptions) -> KubeWatch {
+    let (ntx, mut nrx) = mpsc::unbounded_channel();
+    let mut tasks = Vec::new();
+    let ns = opts.namespace.as_str();
+    let stores = Stores {
+        pools: reflect(Api::namespaced(client.clone(), ns), ntx.clone(), &mut tasks),
+        l2: reflect(Api::namespaced(client.clone(), ns), ntx.clone(), &mut tasks),
+        bgp: reflect(Api::namespaced(client.clone(), ns), ntx.clone(), &mut tasks),
+        peers: reflect(Api::namespaced(client.clone(), ns), ntx.clone(), &mut tasks),
+        communities: reflect(Api::namespaced(client.clone(), ns), ntx.clone(), &mut tasks),
+        bfd: reflect(Api::namespaced(client.clone(), ns), ntx.clone(), &mut tasks),
+        secrets: reflect(Api::namespaced(client.clone(), ns), ntx.clone(), &mut tasks),
+        services: reflect(Api::all(client.clone()), ntx.clone(), &mut tasks),
+        namespaces: reflect(Api::all(client.clone()), ntx.clone(), &mut tasks),
+        nodes: opts
+            .nodes
+            .then(|| reflect(Api::all(client.clone()), ntx.clone(), &mut tasks)),
+        slices: opts
+            .endpoint_slices
+            .then(|| reflect(Api::all(client.clone()), ntx.clone(), &mut tasks)),
+    };
+    stores.ready().await;
+    let (tx, rx) = watch::channel(Arc::new(Loaded {
+        snapshot: stores.snapshot(),
+        errors: vec![],
+    }));
+    tasks.push(tokio::spawn(async move {
+        while nrx.recv().await.is_some() {
+            tokio::time::sleep(SETTLE).await;
+            while nrx.try_recv().is_ok() {}
+            let snapshot = stores.snapshot();
+            if tx.borrow().snapshot != snapshot {
+                tx.send_replace(Arc::new(Loaded {
+                    snapshot,
+                    errors: vec![],
+                }));
+            }
+        }
+    }));
+    KubeWatch { rx, tasks }
+}

@@ -1,0 +1,370 @@
+//! A stand-in Kubernetes API server on loopback for the binaries' kube mode (no
+//! kube-apiserver exists here): it lists the objects it was given, holds watches
+//! open without events, answers writes by echoing them, and records every request
+//! so that tests can assert on what a binary sent.
+//!
+//! It speaks just enough HTTP/1.1 for kube-rs: keep-alive, Content-Length bodies,
+//! chunked watch responses.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use serde_json::{Value, json};
+
+/// One request as received.
+#[derive(Clone, Debug)]
+pub struct Recorded {
+    /// `GET`, `PATCH`, ...
+    pub method: String,
+    /// The path without the query.
+    pub path: String,
+    /// The query string.
+    pub query: String,
+    /// The JSON body (`Null` when there is none).
+    pub body: Value,
+}
+
+/// A running fake API server; stops when dropped.
+pub struct FakeApi {
+    addr: SocketAddr,
+    requests: Arc<Mutex<Vec<Recorded>>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for FakeApi {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wakes the accept loop.
+        let _ = TcpStream::connect(self.addr);
+    }
+}
+
+/// Where an object's collection lives: `(api prefix, namespace, plural)`.
+type Collection = (String, Option<String>, String);
+
+fn plural(kind: &str) -> String {
+    let k = kind.to_ascii_lowercase();
+    if k.ends_with('s') {
+        format!("{k}es")
+    } else {
+        format!("{k}s")
+    }
+}
+
+fn prefix(api_version: &str) -> String {
+    if api_version.contains('/') {
+        format!("/apis/{api_version}")
+    } else {
+        format!("/api/{api_version}")
+    }
+}
+
+fn collection_of(obj: &Value) -> Option<Collection> {
+    let api = obj.get("apiVersion")?.as_str()?;
+    let kind = obj.get("kind")?.as_str()?;
+    let ns = obj
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .map(String::from);
+    Some((prefix(api), ns, plural(kind)))
+}
+
+/// Splits a request path into its collection and the object name, if any:
+/// `/apis/g/v/namespaces/ns/plural[/name[/status]]`, `/api/v1/plural[/name]`.
+fn parse_path(path: &str) -> Option<(Collection, Option<String>)> {
+    let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let (pre, rest) = match *segs.first()? {
+        "api" => (format!("/api/{}", segs.get(1)?), segs.get(2..)?),
+        "apis" => (
+            format!("/apis/{}/{}", segs.get(1)?, segs.get(2)?),
+            segs.get(3..)?,
+        ),
+        _ => return None,
+    };
+    match rest {
+        ["namespaces", ns, plural, tail @ ..] => Some((
+            (pre, Some((*ns).to_string()), (*plural).to_string()),
+            tail.first().map(|s| (*s).to_string()),
+        )),
+        [plural, tail @ ..] => Some((
+            (pre, None, (*plural).to_string()),
+            tail.first().map(|s| (*s).to_string()),
+        )),
+        [] => None,
+    }
+}
+
+impl FakeApi {
+    /// Serves `objects` (each with apiVersion, kind and metadata) on 127.0.0.1.
+    pub fn start(objects: Vec<Value>) -> anyhow::Result<FakeApi> {
+        let listener = TcpListener::bind("127.0.0.1:0").context("binding the fake API server")?;
+        let addr = listener.local_addr()?;
+        let mut store: BTreeMap<Collection, Vec<Value>> = BTreeMap::new();
+        for o in objects {
+            let c = collection_of(&o).context("an object without apiVersion or kind")?;
+            store.entry(c).or_default().push(o);
+        }
+        let store = Arc::new(store);
+        let written: Arc<Written> = Arc::default();
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (r, s) = (requests.clone(), stop.clone());
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if s.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(conn) = conn else { continue };
+                let (store, w, r, s) = (store.clone(), written.clone(), r.clone(), s.clone());
+                std::thread::spawn(move || {
+                    let _ = serve(conn, &store, &w, &r, &s);
+                });
+            }
+        });
+        Ok(FakeApi {
+            addr,
+            requests,
+            stop,
+        })
+    }
+
+    /// Writes a kubeconfig for this server into `dir` and returns its path.
+    pub fn kubeconfig(&self, dir: &Path) -> anyhow::Result<PathBuf> {
+        let path = dir.join("kubeconfig");
+        std::fs::write(
+            &path,
+            format!(
+                "apiVersion: v1\nkind: Config\nclusters: [{{name: fake, cluster: {{server: 'http://{}'}}}}]\n\
+users: [{{name: fake, user: {{token: fake}}}}]\ncontexts: [{{name: fake, context: {{cluster: fake, user: fake}}}}]\n\
+current-context: fake\n",
+                self.addr
+            ),
+        )?;
+        Ok(path)
+    }
+
+    /// Every request so far, in order.
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.requests
+            .lock()
+            .map(|r| r.clone())
+            .unwrap_or_else(|e| e.into_inner().clone())
+    }
+}
+
+fn respond(conn: &mut TcpStream, code: u16, body: &Value) -> std::io::Result<()> {
+    let bytes = serde_json::to_vec(body)?;
+    let reason = if code == 200 { "OK" } else { "Error" };
+    write!(
+        conn,
+        "HTTP/1.1 {code} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        bytes.len()
+    )?;
+    conn.write_all(&bytes)?;
+    conn.flush()
+}
+
+/// Objects written through the API, by object path.
+type Written = Mutex<BTreeMap<String, Value>>;
+
+fn serve(
+    conn: TcpStream,
+    store: &BTreeMap<Collection, Vec<Value>>,
+    written: &Written,
+    requests: &Mutex<Vec<Recorded>>,
+    stop: &AtomicBool,
+) -> std::io::Result<()> {
+    conn.set_read_timeout(Some(Duration::from_millis(200)))?;
+    let mut out = conn.try_clone()?;
+    let mut reader = BufReader::new(conn);
+    loop {
+        let mut line = String::new();
+        match reader.read_line(&mut line) {
+            Ok(0) => return Ok(()),
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                if stop.load(Ordering::SeqCst) {
+                    return Ok(());
+                }
+                continue;
+            }
+            Err(e) => return Err(e),
+        }
+        let mut parts = line.split_whitespace();
+        let method = parts.next().unwrap_or_default().to_string();
+        let target = parts.next().unwrap_or_default().to_string();
+        let mut len = 0usize;
+        loop {
+            let mut h = String::new();
+            reader.read_line(&mut h)?;
+            let h = h.trim_end();
+            if h.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = h.split_once(':')
+                && k.eq_ignore_ascii_case("content-length")
+            {
+                len = v.trim().parse().unwrap_or(0);
+            }
+        }
+        let mut body = vec![0u8; len];
+        reader.read_exact(&mut body)?;
+        let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+        if let Ok(mut r) = requests.lock() {
+            r.push(Recorded {
+                method: method.clone(),
+                path: path.to_string(),
+                query: query.to_string(),
+                body: body.clone(),
+            });
+        }
+        let parsed = parse_path(path);
+        match (method.as_str(), parsed) {
+            ("GET", Some((_, None)))
+                if query.contains("watch=true") || query.contains("watch=1") =>
+            {
+                // No events ever: the binaries act on their initial lists.
+                write!(
+                    out,
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+                )?;
+                out.flush()?;
+                while !stop.load(Ordering::SeqCst) {
+                    let mut b = [0u8; 1];
+                    if let Ok(0) = reader.read(&mut b) {
+                        return Ok(());
+                    }
+                }
+                return Ok(());
+            }
+            ("GET", Some((c, None))) => {
+                let items: Vec<&Value> = store
+                    .iter()
+                    .filter(|(k, _)| k.0 == c.0 && k.2 == c.2 && (c.1.is_none() || k.1 == c.1))
+                    .flat_map(|(_, v)| v.iter())
+                    .collect();
+                respond(
+                    &mut out,
+                    200,
+                    &json!({"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": "1"}, "items": items}),
+                )?;
+            }
+            ("GET", _) => {
+                respond(
+                    &mut out,
+                    404,
+                    &json!({"apiVersion": "v1", "kind": "Status", "status": "Failure", "reason": "NotFound", "code": 404, "message": format!("{path} not found")}),
+                )?;
+            }
+            ("DELETE", _) => {
+                respond(
+                    &mut out,
+                    200,
+                    &json!({"apiVersion": "v1", "kind": "Status", "status": "Success", "code": 200}),
+                )?;
+            }
+            (_, Some(((pre, ns, plural), Some(name)))) => {
+                // A write: merged into what was written before and returned whole,
+                // as the API server returns the stored object (with the schema's
+                // `spec: {}` default of FerroLB's status kinds).
+                let key = format!("{pre}/{}/{plural}/{name}", ns.clone().unwrap_or_default());
+                let status_only = path.ends_with("/status");
+                let mut w = written.lock().unwrap_or_else(|e| e.into_inner());
+                let obj = w
+                    .entry(key)
+                    .or_insert_with(|| json!({"metadata": {}, "spec": {}}));
+                if status_only {
+                    obj["status"] = body.get("status").cloned().unwrap_or(Value::Null);
+                } else if let Some(fields) = body.as_object() {
+                    for (k, v) in fields {
+                        if k == "metadata" {
+                            if let (Some(m), Some(new)) =
+                                (obj["metadata"].as_object_mut(), v.as_object())
+                            {
+                                m.extend(new.clone());
+                            }
+                        } else {
+                            obj[k.as_str()] = v.clone();
+                        }
+                    }
+                }
+                for k in ["apiVersion", "kind"] {
+                    if let Some(v) = body.get(k) {
+                        obj[k] = v.clone();
+                    }
+                }
+                let meta = &mut obj["metadata"];
+                meta["name"] = json!(name);
+                if let Some(ns) = ns {
+                    meta["namespace"] = json!(ns);
+                }
+                meta["resourceVersion"] = json!("2");
+                meta["uid"] = json!("00000000-0000-4000-8000-000000000001");
+                let reply = obj.clone();
+                drop(w);
+                respond(&mut out, 200, &reply)?;
+            }
+            _ => {
+                // A create (POST to a collection, e.g. an Event): echoed.
+                let mut obj = body.clone();
+                if obj.is_object() {
+                    obj["metadata"]["resourceVersion"] = json!("2");
+                    if obj["metadata"].get("name").is_none() {
+                        obj["metadata"]["name"] = json!("created");
+                    }
+                }
+                respond(&mut out, 200, &obj)?;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn paths_name_their_collection() {
+        assert_eq!(
+            parse_path(
+                "/apis/ferrolb.io/v1beta1/namespaces/ferrolb-system/speakerstatuses/n1/status"
+            ),
+            Some((
+                (
+                    "/apis/ferrolb.io/v1beta1".into(),
+                    Some("ferrolb-system".into()),
+                    "speakerstatuses".into()
+                ),
+                Some("n1".into())
+            ))
+        );
+        assert_eq!(
+            parse_path("/api/v1/services"),
+            Some((("/api/v1".into(), None, "services".into()), None))
+        );
+        assert_eq!(
+            parse_path("/api/v1/namespaces"),
+            Some((("/api/v1".into(), None, "namespaces".into()), None))
+        );
+        assert_eq!(plural("ServiceBGPStatus"), "servicebgpstatuses");
+        assert_eq!(plural("EndpointSlice"), "endpointslices");
+        let svc = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": "default"}});
+        assert_eq!(
+            collection_of(&svc),
+            Some(("/api/v1".into(), Some("default".into()), "services".into()))
+        );
+    }
+}
