@@ -2,7 +2,9 @@
 
 pub mod adj_out;
 pub mod fsm;
+pub mod graceful_restart;
 pub mod manager;
+pub mod nexthop;
 pub mod notification;
 pub mod packet;
 pub mod routes;
