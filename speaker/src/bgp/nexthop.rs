@@ -34,12 +34,11 @@ fn is_link_local(a: &Ipv6Addr) -> bool {
 /// The next hops of a session from `local` (its local address) to `peer`, given
 /// the node's addresses.
 ///
-/// RFC 2545 section 3: the link-local address goes after the global one "if and
-/// only if" the peer shares a subnet with the next hop, i.e. with this node
+/// RFC 2545 section 3: the link-local address may go after the global one, "if
+/// and only if" the peer shares a subnet with the next hop, i.e. with this node
 /// (we announce ourselves). On-link is judged by the session's own family: the
-/// peer's address inside a subnet of the session's interface. FRR does the same;
-/// without it a peer that prefers link-local next hops (BIRD's default for direct
-/// sessions) still has the global one.
+/// peer's address inside a subnet of the session's interface. The session
+/// currently sends the global address only (see `session.rs`, `desired`).
 pub fn select(local: IpAddr, peer: IpAddr, addrs: &[IfAddr]) -> NextHops {
     let iface = addrs
         .iter()

@@ -444,7 +444,13 @@ impl Driver {
             } else {
                 match p {
                     IpNet::V4(_) => c.next_hops.v4.clone().map(|a| (IpAddr::V4(a), None)),
-                    IpNet::V6(_) => c.next_hops.v6.clone().map(|(g, l)| (IpAddr::V6(g), l)),
+                    // The global address only, though RFC 2545 section 3 says the
+                    // link-local "shall" follow it for on-link peers: the global
+                    // one is all an on-link router needs (it resolves it by NDP),
+                    // and FRR without zebra (route servers, `bgpd -Z`) withdraws
+                    // a route whose link-local it cannot bind to an interface
+                    // (seen with FRR 8.4). The encoder supports the 32-byte form.
+                    IpNet::V6(_) => c.next_hops.v6.clone().map(|(g, _)| (IpAddr::V6(g), None)),
                 }
             };
             match hop {
