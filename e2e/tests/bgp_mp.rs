@@ -127,6 +127,20 @@ fn an_ipv4_session_carries_our_ipv6_route_with_the_nodes_ipv6_next_hop() {
         "{}",
         run.dump()
     );
+    // The Service goes: both routes are withdrawn (IPv6 in MP_UNREACH_NLRI).
+    let cfg = std::fs::read_to_string(run.dir.path().join("config.yaml")).unwrap();
+    let without = &cfg[..cfg.find("---\napiVersion: v1\nkind: Service").unwrap()];
+    std::fs::write(run.dir.path().join("config.yaml"), without).unwrap();
+    controller_once(run.dir.path()).unwrap();
+    eventually(Duration::from_secs(10), "both withdrawals", || {
+        let r = run.routes();
+        Some(()).filter(|_| !r.contains(V4) && !r.contains(V6))
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", run.dump()));
+    assert!(
+        run.birdc(&["show", "protocols", "n1"])
+            .contains("Established")
+    );
 }
 
 #[test]
