@@ -746,6 +746,24 @@ mod tests {
         }
 
         #[test]
+        fn mangled_opens_with_graceful_restart_never_panic(i in 19usize..71, b in any::<u8>(), j in 57usize..71, c in any::<u8>()) {
+            let mut m = open(&LocalOpen {
+                graceful_restart: Some(GracefulRestart {
+                    restarted: true,
+                    restart_time: 120,
+                    families: vec![(1, 1, true), (2, 1, true)],
+                }),
+                ..local()
+            })
+            .unwrap();
+            m[i] = b;
+            m[j] = c;
+            if let Ok(Some(n)) = frame(&m) {
+                let _ = decode(&m[..n]);
+            }
+        }
+
+        #[test]
         fn mangled_opens_never_panic(i in 19usize..57, b in any::<u8>()) {
             let mut m = open(&local()).unwrap();
             m[i] = b;

@@ -2,7 +2,7 @@
 //! feeds events to the [`Fsm`] and executes its actions. Nothing here decides.
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,6 +15,8 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::adj_out::AdjOut;
+pub use super::families::Withheld;
+use super::families::{self, IPV4_UNICAST, IPV6_UNICAST};
 use super::fsm::{Action, Event, Expect, Fsm, Negotiated, PeerAsnRule, State};
 use super::graceful_restart::{self, GracefulRestart};
 use super::nexthop::{self, NextHops};
@@ -42,17 +44,6 @@ pub struct SessionStatus {
     /// Both sides sent the Graceful Restart capability (RFC 4724): the peer keeps
     /// our routes while the speaker restarts.
     pub graceful_restart: bool,
-}
-
-/// Prefixes of one family a session does not send.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Withheld {
-    /// `IPv4` or `IPv6`.
-    pub family: &'static str,
-    /// How many prefixes.
-    pub prefixes: usize,
-    /// Why.
-    pub reason: String,
 }
 
 /// A running session.
@@ -142,19 +133,6 @@ fn next_hops(peer: &Peer, local: IpAddr) -> NextHops {
                 v6: none.v6.map_err(|_| why),
             }
         }
-    }
-}
-
-const IPV4_UNICAST: (u16, u8) = (1, 1);
-const IPV6_UNICAST: (u16, u8) = (2, 1);
-
-/// The families we offer: both (MP-BGP, RFC 4760), or with `disableMP` only the
-/// family of the peer's address (MetalLB's meaning: one BGPPeer per family).
-fn offered_families(peer: &Peer) -> Vec<(u16, u8)> {
-    match (peer.disable_mp, peer.address) {
-        (false, _) => vec![IPV4_UNICAST, IPV6_UNICAST],
-        (true, IpAddr::V4(_)) => vec![IPV4_UNICAST],
-        (true, IpAddr::V6(_)) => vec![IPV6_UNICAST],
     }
 }
 
@@ -250,7 +228,7 @@ impl Driver {
             hold_time: peer.hold_time,
             keepalive: peer.keepalive_time,
             connect_retry: peer.connect_time,
-            families: offered_families(&peer),
+            families: families::offered(peer.disable_mp, peer.address),
         };
         Driver {
             fsm: Fsm::new(expect),
@@ -402,12 +380,13 @@ impl Driver {
         actions
     }
 
-    fn attrs(&self, spec: &RouteSpec, next_hop: IpAddr, link_local: Option<Ipv6Addr>) -> Attrs {
+    fn attrs(&self, spec: &RouteSpec, next_hop: IpAddr) -> Attrs {
         let ibgp = self.peer.is_ibgp();
         Attrs {
             as_path: if ibgp { vec![] } else { vec![self.peer.my_asn] },
             next_hop,
-            link_local,
+            // Global IPv6 next hops only: see `families::plan`.
+            link_local: None,
             local_pref: if ibgp {
                 spec.local_pref.or(Some(100))
             } else {
@@ -426,61 +405,18 @@ impl Driver {
         let (Some(c), Some(n)) = (self.conn.as_ref(), self.negotiated.as_ref()) else {
             return BTreeMap::new();
         };
-        let offered = offered_families(&self.peer);
+        let offered = families::offered(self.peer.disable_mp, self.peer.address);
         let table = self.routes.borrow().clone();
-        let mut out = BTreeMap::new();
-        let mut withheld: BTreeMap<&'static str, (usize, String)> = BTreeMap::new();
-        for (p, spec) in table.iter() {
-            let (fam, name) = match p {
-                IpNet::V4(_) => (IPV4_UNICAST, "IPv4"),
-                IpNet::V6(_) => (IPV6_UNICAST, "IPv6"),
-            };
-            if !offered.contains(&fam) {
-                // disableMP: another BGPPeer carries this family.
-                continue;
-            }
-            let hop = if !n.families.contains(&fam) {
-                Err(format!("the peer did not negotiate {name} unicast"))
-            } else {
-                match p {
-                    IpNet::V4(_) => c.next_hops.v4.clone().map(|a| (IpAddr::V4(a), None)),
-                    // The global address only, though RFC 2545 section 3 says the
-                    // link-local "shall" follow it for on-link peers: the global
-                    // one is all an on-link router needs (it resolves it by NDP),
-                    // and FRR without zebra (route servers, `bgpd -Z`) withdraws
-                    // a route whose link-local it cannot bind to an interface
-                    // (seen with FRR 8.4). The encoder supports the 32-byte form.
-                    IpNet::V6(_) => c.next_hops.v6.clone().map(|(g, _)| (IpAddr::V6(g), None)),
-                }
-            };
-            match hop {
-                Ok((nh, ll)) => {
-                    out.insert(*p, self.attrs(spec, nh, ll));
-                }
-                Err(why) => {
-                    let e = withheld.entry(name).or_insert((0, why));
-                    e.0 += 1;
-                }
-            }
-        }
-        let withheld: Vec<Withheld> = withheld
-            .into_iter()
-            .map(|(family, (prefixes, reason))| Withheld {
-                family,
-                prefixes,
-                reason,
-            })
+        let plan = families::plan(table.keys().copied(), &offered, &n.families, &c.next_hops);
+        let out = plan
+            .hops
+            .iter()
+            .filter_map(|(p, nh)| table.get(p).map(|spec| (*p, self.attrs(spec, *nh))))
             .collect();
-        for w in &withheld {
-            let known = self
-                .withheld
-                .iter()
-                .any(|o| o.family == w.family && o.reason == w.reason);
-            if !known {
-                tracing::warn!(peer = %self.peer.name, family = w.family, prefixes = w.prefixes, reason = %w.reason, "prefixes not announced to this peer");
-            }
+        for w in families::newly_withheld(&self.withheld, &plan.withheld) {
+            tracing::warn!(peer = %self.peer.name, family = w.family, prefixes = w.prefixes, reason = %w.reason, "prefixes not announced to this peer");
         }
-        self.withheld = withheld;
+        self.withheld = plan.withheld;
         out
     }
 
@@ -544,7 +480,7 @@ impl Driver {
                         Some(IpAddr::V4(a)) => Some(a),
                         _ => None,
                     });
-                    let families = offered_families(&self.peer);
+                    let families = families::offered(self.peer.disable_mp, self.peer.address);
                     // RFC 4724 section 4.1: a restarting speaker sets R; the node
                     // keeps forwarding (kube-proxy) while the speaker restarts, so F
                     // is set for every family.
