@@ -47,6 +47,18 @@ impl Run {
         std::fs::read_to_string(self.dir.path().join("speaker.log")).unwrap_or_default()
     }
 
+    /// The speaker's metrics, from the node namespace's own loopback.
+    fn metrics(&self) -> String {
+        let out = self
+            .lan
+            .exec(
+                &self.lan.nodes[0],
+                &["python3", "-c", "import urllib.request;print(urllib.request.urlopen('http://127.0.0.1:7473/metrics').read().decode())"],
+            )
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     fn dump(&self) -> String {
         format!(
             "--- bird\n{}\n{}\n--- bird log\n{}\n--- speaker\n{}",
@@ -79,14 +91,20 @@ fn start(family: &str, extra: &str, before: impl FnOnce(&Lan)) -> Run {
     let mut lan = Lan::new(1).unwrap();
     let client = lan.client.clone();
     let conf = format!(
-        "router id {};\nprotocol device {{}}\nprotocol bgp n1 {{\n  local {router} as 64500;\n  neighbor {node} as 4200000001;\n  passive on;\n  hold time 9;\n  ipv4 {{ import all; export none; }};\n  ipv6 {{ import all; export none; }};\n}}\n",
+        "log stderr all;\nrouter id {};\nprotocol device {{}}\nprotocol bgp n1 {{\n  debug {{ packets }};\n  local {router} as 64500;\n  neighbor {node} as 4200000001;\n  passive on;\n  hold time 9;\n  ipv4 {{ import all; export none; }};\n  ipv6 {{ import all; export none; }};\n}}\n",
         Lan::v4(0)
     );
     let (sock, _) = lan.spawn_bird(&client, dir.path(), &conf).unwrap();
     before(&lan);
     let n = lan.nodes[0].clone();
-    lan.spawn_speaker(&n, "n1", dir.path(), "speaker.log", &[])
-        .unwrap();
+    lan.spawn_speaker(
+        &n,
+        "n1",
+        dir.path(),
+        "speaker.log",
+        &["--metrics-address", "127.0.0.1:7473"],
+    )
+    .unwrap();
     Run { lan, dir, sock }
 }
 
@@ -121,6 +139,9 @@ fn an_ipv4_session_carries_our_ipv6_route_with_the_nodes_ipv6_next_hop() {
     );
     assert_eq!(run.routes().matches("/32").count(), 1, "{}", run.dump());
     assert_eq!(run.routes().matches("/128").count(), 1, "{}", run.dump());
+    // One End-of-RIB per negotiated family: IPv4, then IPv6 (MP_UNREACH_NLRI).
+    let bird_log = std::fs::read_to_string(run.dir.path().join("bird.log")).unwrap();
+    assert_eq!(bird_log.matches("Got END-OF-RIB").count(), 2, "{bird_log}");
     let proto = run.birdc(&["show", "protocols", "all", "n1"]);
     assert!(
         proto.contains("Established") && !run.log().contains("not announced"),
@@ -211,6 +232,15 @@ fn without_an_ipv6_address_on_the_session_interface_ipv6_is_withheld_and_logged_
         "{logged}"
     );
     assert!(!run.routes().contains(V6), "{}", run.dump());
+    let metrics = run.metrics();
+    assert!(
+        metrics.contains("ferrolb_bgp_withheld_prefixes{peer=\"bird\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("ferrolb_bgp_announced_prefixes{peer=\"bird\"} 1"),
+        "{metrics}"
+    );
     // A route change re-plans the table: the same reason is not logged again.
     let cfg = std::fs::read_to_string(run.dir.path().join("config.yaml")).unwrap();
     std::fs::write(
@@ -228,4 +258,11 @@ fn without_an_ipv6_address_on_the_session_interface_ipv6_is_withheld_and_logged_
         "{}",
         run.log()
     );
+    eventually(Duration::from_secs(5), "2 withheld prefixes", || {
+        Some(()).filter(|_| {
+            run.metrics()
+                .contains("ferrolb_bgp_withheld_prefixes{peer=\"bird\"} 2")
+        })
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", run.metrics()));
 }
