@@ -259,13 +259,13 @@ impl Driver {
             .announced_prefixes
             .get_or_create(&l)
             .set(i64::try_from(self.adj.advertised().len()).unwrap_or(i64::MAX));
-        // Only a real change wakes the runner: it re-plans on every wake-up, and
-        // waking it for nothing made it spin with the sessions.
         let withheld_count: usize = self.withheld.iter().map(|w| w.prefixes).sum();
         self.metrics
             .withheld_prefixes
             .get_or_create(&l)
             .set(i64::try_from(withheld_count).unwrap_or(i64::MAX));
+        // Only a real change wakes the runner: it re-plans on every wake-up, and
+        // waking it for nothing made it spin with the sessions.
         let state = self.fsm.state();
         let advertised = self.adj.advertised().len();
         let gr = self
