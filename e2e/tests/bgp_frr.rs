@@ -238,3 +238,57 @@ fn frr_learns_our_ipv6_route_over_ibgp_with_local_pref() {
         .collect();
     assert!(hops.contains(&Lan::v6(1).as_str()), "{route}");
 }
+
+#[test]
+fn frr_learns_our_ipv6_route_over_an_ipv4_session_with_the_nodes_ipv6_next_hop() {
+    if skip() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // A dual-stack Service, one IPv4 session with both families (MP-BGP).
+    std::fs::write(
+        d.join("config.yaml"),
+        format!(
+            "apiVersion: ferrolb.io/v1beta1\nkind: IPAddressPool\nmetadata: {{name: routed}}\nspec: {{addresses: [198.51.100.0/28, '2001:db8:77::/120']}}\n\
+---\napiVersion: ferrolb.io/v1beta1\nkind: BGPAdvertisement\nmetadata: {{name: routed}}\n\
+---\napiVersion: ferrolb.io/v1beta1\nkind: BGPPeer\nmetadata: {{name: frr}}\nspec: {{myASN: 4200000001, peerASN: 64501, peerAddress: {}, holdTime: 9s, connectTime: 1s, routerID: 10.77.0.11}}\n\
+---\napiVersion: v1\nkind: Node\nmetadata: {{name: n1}}\n\
+---\napiVersion: v1\nkind: Service\nmetadata: {{name: web}}\nspec: {{type: LoadBalancer, ipFamilyPolicy: RequireDualStack, ipFamilies: [IPv4, IPv6], ports: [{{port: 80}}]}}\n",
+            Lan::v4(0)
+        ),
+    )
+    .unwrap();
+    controller_once(d).unwrap();
+    let mut lan = Lan::new(1).unwrap();
+    start_frr(
+        &mut lan,
+        d,
+        &format!(
+            "router bgp 64501\n bgp router-id {c}\n no bgp ebgp-requires-policy\n neighbor {n} remote-as 4200000001\n neighbor {n} timers 3 9\n address-family ipv4 unicast\n  neighbor {n} activate\n exit-address-family\n address-family ipv6 unicast\n  neighbor {n} activate\n exit-address-family\n",
+            c = Lan::v4(0),
+            n = Lan::v4(1)
+        ),
+    );
+    let node = lan.nodes[0].clone();
+    lan.spawn_speaker(&node, "n1", d, "speaker.log", &[])
+        .unwrap();
+    let learned = |cmd: &str| {
+        eventually(Duration::from_secs(30), cmd, || {
+            let v = vtysh(&lan, d, cmd);
+            v.get("paths").is_some().then_some(v)
+        })
+        .unwrap_or_else(|e| panic!("{e}\n{}", dump(&lan, d)))
+    };
+    let v6 = learned("show bgp ipv6 unicast 2001:db8:77::/128 json");
+    let hops: Vec<&str> = v6["paths"][0]["nexthops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|h| h["ip"].as_str())
+        .collect();
+    assert_eq!(hops, vec![Lan::v6(1).as_str()], "{v6}");
+    assert_eq!(v6["paths"][0]["aspath"]["string"], "4200000001", "{v6}");
+    let v4 = learned("show bgp ipv4 unicast 198.51.100.0/32 json");
+    assert_eq!(v4["paths"][0]["nexthops"][0]["ip"], Lan::v4(1), "{v4}");
+}

@@ -82,6 +82,9 @@ pub struct BgpMetrics {
     pub announced_prefixes: Family<PeerLabels, Gauge>,
     /// NOTIFICATIONs sent because of an error (hold timer, malformed input, ...).
     pub errors: Family<PeerLabels, Counter>,
+    /// Prefixes the session could carry but does not (no next hop of their
+    /// family, or the peer did not negotiate it).
+    pub withheld_prefixes: Family<PeerLabels, Gauge>,
 }
 
 impl BgpMetrics {
@@ -107,6 +110,11 @@ impl BgpMetrics {
             "ferrolb_bgp_session_errors",
             "Sessions ended by an error with a NOTIFICATION sent",
             m.errors.clone(),
+        );
+        registry.register(
+            "ferrolb_bgp_withheld_prefixes",
+            "Prefixes not announced to the peer: no next hop of their family on the session's interface, or the family not negotiated",
+            m.withheld_prefixes.clone(),
         );
         m
     }

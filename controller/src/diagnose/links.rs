@@ -335,7 +335,19 @@ pub fn bgp_peers_link(
                     down.push(p.clone());
                     match sessions.get(p.as_str()) {
                         Some(st) if st.bgp_status.as_deref() == Some("Established") => {
-                            format!("{p} Established but not carrying this Service's prefix")
+                            let why: Vec<String> = st
+                                .withheld
+                                .iter()
+                                .map(|w| format!("{} withheld: {}", w.family, w.reason))
+                                .collect();
+                            if why.is_empty() {
+                                format!("{p} Established but not carrying this Service's prefix")
+                            } else {
+                                format!(
+                                    "{p} Established but not carrying this Service's prefix ({})",
+                                    why.join("; ")
+                                )
+                            }
                         }
                         Some(st) => format!(
                             "{p} {}{}",

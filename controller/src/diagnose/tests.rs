@@ -574,6 +574,17 @@ fn bgp_session_states_say_why_a_peer_is_down() {
             "n2: tor Established but not carrying this Service's prefix"
         ]
     );
+    let mut v6 = session("n2", "Established", None);
+    v6.sessions[0].withheld = vec![ferrolb_crds::v1beta1::WithheldPrefixes {
+        family: "IPv6".into(),
+        prefixes: 1,
+        reason: "no IPv6 address on eth0 for the next hop".into(),
+    }];
+    let d = run(&yaml, &[session("n1", "Idle", None), v6], true);
+    assert_eq!(
+        link(&d, "bgpPeers").details[1],
+        "n2: tor Established but not carrying this Service's prefix (IPv6 withheld: no IPv6 address on eth0 for the next hop)"
+    );
 }
 
 #[test]

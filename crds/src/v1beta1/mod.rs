@@ -26,7 +26,7 @@ pub use service_status::{
 };
 pub use speaker_status::{
     BGPSessionState, BGPSessionStateSpec, BGPSessionStateStatus, SpeakerStatus, SpeakerStatusSpec,
-    SpeakerStatusStatus,
+    SpeakerStatusStatus, WithheldPrefixes,
 };
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;

@@ -126,10 +126,20 @@ pub struct BGPPeerSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 15))]
     pub vrf: Option<String>,
-    /// Advertise the graceful restart capability (RFC 4724).
+    /// Advertise the graceful restart capability (RFC 4724), with the forwarding
+    /// state preserved for every family offered (kube-proxy keeps forwarding while
+    /// the speaker restarts). A peer that supports it too keeps our routes (stale)
+    /// when the speaker dies without a NOTIFICATION, for the restart time: 120s, at
+    /// most the hold time (RFC 4724 section 3), and replaces them with what the
+    /// restarted speaker sends up to its End-of-RIB. A clean stop (the speaker
+    /// shuts down or the peer is removed) still withdraws at once. Default false.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enable_graceful_restart: Option<bool>,
-    /// Use one session per address family instead of MP-BGP for both.
+    /// Carry only the family of `peerAddress` (MetalLB's meaning: one BGPPeer per
+    /// family). By default (false) one session carries IPv4 and IPv6 (MP-BGP, RFC
+    /// 4760): prefixes of the other family get the node's address of that family
+    /// on the interface of the session as next hop, and are withheld (logged, and
+    /// counted in `ferrolb_bgp_withheld_prefixes`) when there is none.
     #[serde(rename = "disableMP", default, skip_serializing_if = "Option::is_none")]
     pub disable_mp: Option<bool>,
 }

@@ -115,8 +115,17 @@ pub struct BGPSessionStateStatus {
     /// Prefixes the peer has from this node.
     #[serde(default)]
     pub advertised_prefixes: u32,
-    /// Why the session last went down (a NOTIFICATION sent or received, the hold
-    /// timer, the connection).
+    /// Prefixes of a family this session does not carry, with the reason (no
+    /// next hop of that family on the node's interface, or the peer did not
+    /// negotiate the family).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub withheld: Vec<WithheldPrefixes>,
+    /// Both sides sent the Graceful Restart capability (RFC 4724): the peer keeps
+    /// this node's routes while its speaker restarts.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub graceful_restart: bool,
+    /// Why the session last went down or could not come up (a NOTIFICATION sent or
+    /// received, the hold timer, the connection).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
     /// `Established`: `True` while the session is up; when `False`, the reason is the
@@ -124,4 +133,16 @@ pub struct BGPSessionStateStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
+}
+
+/// Prefixes of one family a session does not carry.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WithheldPrefixes {
+    /// `IPv4` or `IPv6`.
+    pub family: String,
+    /// How many.
+    pub prefixes: u32,
+    /// Why, and what to change.
+    pub reason: String,
 }

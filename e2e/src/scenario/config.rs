@@ -107,12 +107,12 @@ spec:
 apiVersion: ferrolb.io/v1beta1
 kind: BGPPeer
 metadata: {{name: router-v4}}
-spec: {{myASN: {NODE_ASN}, peerASN: {ROUTER_ASN}, peerAddress: {ROUTER_V4}, holdTime: {HOLD_SECONDS}s, connectTime: 1s}}
+spec: {{myASN: {NODE_ASN}, peerASN: {ROUTER_ASN}, peerAddress: {ROUTER_V4}, holdTime: {HOLD_SECONDS}s, connectTime: 1s, disableMP: true}}
 ---
 apiVersion: ferrolb.io/v1beta1
 kind: BGPPeer
 metadata: {{name: router-v6}}
-spec: {{myASN: {NODE_ASN}, peerASN: {ROUTER_ASN}, peerAddress: '{ROUTER_V6}', holdTime: {HOLD_SECONDS}s, connectTime: 1s}}
+spec: {{myASN: {NODE_ASN}, peerASN: {ROUTER_ASN}, peerAddress: '{ROUTER_V6}', holdTime: {HOLD_SECONDS}s, connectTime: 1s, disableMP: true}}
 "
     )
 }

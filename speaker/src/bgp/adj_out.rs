@@ -88,6 +88,7 @@ mod tests {
         Attrs {
             as_path: vec![64512],
             next_hop: nh.parse().unwrap(),
+            link_local: None,
             local_pref: None,
             communities,
             large_communities: vec![],

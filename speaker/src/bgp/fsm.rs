@@ -5,6 +5,7 @@
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
+use super::graceful_restart::GracefulRestart;
 use super::notification::{Notification, code};
 
 /// RFC 4271 section 8.2.2: the hold timer while waiting for an OPEN is "a large
@@ -47,6 +48,8 @@ pub struct PeerOpen {
     pub route_refresh: bool,
     /// Multiprotocol families it supports (AFI, SAFI).
     pub families: Vec<(u16, u8)>,
+    /// Its Graceful Restart capability (RFC 4724), if it sent one we could read.
+    pub graceful_restart: Option<GracefulRestart>,
 }
 
 /// What the session expects of the peer.
@@ -64,6 +67,8 @@ pub struct Expect {
     pub keepalive: Option<Duration>,
     /// First wait between connection attempts.
     pub connect_retry: Duration,
+    /// The families (AFI, SAFI) we offer in our OPEN.
+    pub families: Vec<(u16, u8)>,
 }
 
 /// How the peer's AS is checked.
@@ -90,6 +95,12 @@ pub struct Negotiated {
     pub four_byte_asn: bool,
     /// Whether route refresh can be asked of it.
     pub route_refresh: bool,
+    /// The families both sides offered, in our order (RFC 4760 section 8: a
+    /// peer without any Multiprotocol capability speaks IPv4 unicast only).
+    pub families: Vec<(u16, u8)>,
+    /// The peer sent the Graceful Restart capability: it keeps our routes while
+    /// we restart (when we sent it too).
+    pub graceful_restart: bool,
 }
 
 /// Inputs, named as facts.
@@ -235,12 +246,25 @@ impl Fsm {
                 .keepalive
                 .map_or(hold / 3, |k| k.min(hold / 3).max(Duration::from_secs(1)))
         };
+        let peer_families: &[(u16, u8)] = if open.families.is_empty() {
+            &[(1, 1)]
+        } else {
+            &open.families
+        };
         Ok(Negotiated {
             hold,
             keepalive,
             peer_asn: open.asn,
             four_byte_asn: open.four_byte_asn,
             route_refresh: open.route_refresh,
+            families: self
+                .expect
+                .families
+                .iter()
+                .filter(|f| peer_families.contains(f))
+                .copied()
+                .collect(),
+            graceful_restart: open.graceful_restart.is_some(),
         })
     }
 

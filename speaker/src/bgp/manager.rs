@@ -99,15 +99,24 @@ impl BgpSpeaker {
     }
 
     /// Per Service, the peers with an Established session that carry one of its
-    /// prefixes (for ServiceBGPStatus), sorted.
+    /// prefixes (for ServiceBGPStatus), sorted; a prefix of a withheld family is
+    /// not carried.
     pub fn service_peers(&self) -> BTreeMap<(String, String), Vec<String>> {
         let mut out: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
         for (peer, (_, s)) in &self.sessions {
-            if s.status().state != super::fsm::State::Established {
+            let st = s.status();
+            if st.state != super::fsm::State::Established {
                 continue;
             }
-            for svc in self.services.get(peer).into_iter().flat_map(|m| m.keys()) {
-                out.entry(svc.clone()).or_default().push(peer.clone());
+            // A prefix of a family the session withholds does not reach the peer.
+            let carried = |p: &ipnet::IpNet| {
+                let family = if p.addr().is_ipv4() { "IPv4" } else { "IPv6" };
+                !st.withheld.iter().any(|w| w.family == family)
+            };
+            for (svc, prefixes) in self.services.get(peer).into_iter().flatten() {
+                if prefixes.iter().any(carried) {
+                    out.entry(svc.clone()).or_default().push(peer.clone());
+                }
             }
         }
         out

@@ -1,8 +1,11 @@
 //! BGP mode: sessions to the configured peers and the routes they carry.
 
 pub mod adj_out;
+pub mod families;
 pub mod fsm;
+pub mod graceful_restart;
 pub mod manager;
+pub mod nexthop;
 pub mod notification;
 pub mod packet;
 pub mod routes;

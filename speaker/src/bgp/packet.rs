@@ -10,9 +10,10 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use zettabgp::BgpMessage;
 use zettabgp::message::open::BgpOpenMessage;
-use zettabgp::{BgpCapability, BgpSessionParams, BgpTransportMode};
+use zettabgp::{BgpCapGR, BgpCapability, BgpSessionParams, BgpTransportMode};
 
 use super::fsm::PeerOpen;
+use super::graceful_restart::{self, GracefulRestart};
 use super::notification::{Notification, code};
 
 /// Length of the fixed header (RFC 4271 section 4.1).
@@ -139,9 +140,12 @@ pub struct LocalOpen {
     pub ipv4: bool,
     /// Announce IPv6 unicast (MP capability).
     pub ipv6: bool,
+    /// The Graceful Restart capability (RFC 4724), when enabled.
+    pub graceful_restart: Option<GracefulRestart>,
 }
 
-/// Our OPEN: capabilities MP-BGP (per family), route refresh and 4-octet AS.
+/// Our OPEN: capabilities MP-BGP (per family), route refresh, 4-octet AS and,
+/// when enabled, graceful restart.
 pub fn open(o: &LocalOpen) -> Result<Vec<u8>, Notification> {
     let mut caps = Vec::new();
     if o.ipv4 {
@@ -152,6 +156,21 @@ pub fn open(o: &LocalOpen) -> Result<Vec<u8>, Notification> {
     }
     caps.push(BgpCapability::CapRR);
     caps.push(BgpCapability::CapASN32(o.asn));
+    if let Some(gr) = &o.graceful_restart {
+        caps.push(BgpCapability::CapGR {
+            restart_time: gr.restart_time.min(graceful_restart::MAX_RESTART_TIME),
+            restart_state: gr.restarted,
+            afis: gr
+                .families
+                .iter()
+                .map(|(afi, safi, fwd)| BgpCapGR {
+                    afi: *afi,
+                    safi: *safi,
+                    forwarding_state: *fwd,
+                })
+                .collect(),
+        });
+    }
     let msg = BgpOpenMessage {
         as_num: o.asn,
         hold_time: o.hold_time,
@@ -172,9 +191,19 @@ pub fn open(o: &LocalOpen) -> Result<Vec<u8>, Notification> {
     Ok(with_header(kind::OPEN, &buf[..n]))
 }
 
+/// What [`check_open_body`] found: the body for zettabgp (without the
+/// capabilities we parse ourselves) and those capabilities.
+struct CheckedOpen {
+    body: Vec<u8>,
+    graceful_restart: Option<GracefulRestart>,
+}
+
 /// Structural checks of an OPEN body before any decoder sees it (RFC 4271 section
 /// 6.2, RFC 5492): every optional parameter and capability inside its bounds.
-fn check_open_body(body: &[u8]) -> Result<(), Notification> {
+/// Graceful Restart capabilities are taken out and parsed here (zettabgp refuses
+/// the whole OPEN when one has an odd length; RFC 5492 only asks to ignore what
+/// cannot be used).
+fn check_open_body(body: &[u8]) -> Result<CheckedOpen, Notification> {
     let bad = || Notification::new(code::OPEN, 0);
     let Some(&version) = body.first() else {
         return Err(bad());
@@ -191,6 +220,8 @@ fn check_open_body(body: &[u8]) -> Result<(), Notification> {
     if params.len() != opt_len {
         return Err(bad_length(HEADER_LEN + body.len()));
     }
+    let mut kept = Vec::new();
+    let mut graceful_restart = None;
     let mut p = params;
     while !p.is_empty() {
         let (&ty, &len) = (p.first().ok_or_else(bad)?, p.get(1).ok_or_else(bad)?);
@@ -202,22 +233,44 @@ fn check_open_body(body: &[u8]) -> Result<(), Notification> {
                 vec![ty],
             ));
         }
+        let mut caps = Vec::new();
         let mut c = value;
         while !c.is_empty() {
+            let ccode = *c.first().ok_or_else(bad)?;
             let clen = usize::from(*c.get(1).ok_or_else(bad)?);
-            if c.len() < 2 + clen {
-                return Err(bad());
+            let whole = c.get(..2 + clen).ok_or_else(bad)?;
+            if ccode == graceful_restart::CAPABILITY {
+                // A repeated capability: the first one counts.
+                if graceful_restart.is_none() {
+                    graceful_restart = GracefulRestart::parse_value(&whole[2..]);
+                }
+            } else {
+                caps.extend_from_slice(whole);
             }
             c = &c[2 + clen..];
         }
+        if !caps.is_empty() || value.is_empty() {
+            kept.push(2);
+            // At most the original parameter's length, so it fits in a byte.
+            kept.push(caps.len() as u8);
+            kept.extend_from_slice(&caps);
+        }
         p = &p[2 + usize::from(len)..];
     }
-    Ok(())
+    let mut out = body[..9].to_vec();
+    // At most the original optional parameters length.
+    out.push(kept.len() as u8);
+    out.extend_from_slice(&kept);
+    Ok(CheckedOpen {
+        body: out,
+        graceful_restart,
+    })
 }
 
 /// Decodes an OPEN body.
 pub fn decode_open(body: &[u8]) -> Result<PeerOpen, Notification> {
-    check_open_body(body)?;
+    let checked = check_open_body(body)?;
+    let body = &checked.body[..];
     let params = BgpSessionParams::new(0, 0, BgpTransportMode::IPv4, Ipv4Addr::UNSPECIFIED, vec![]);
     let mut m = BgpOpenMessage::new();
     let decoded = catch_unwind(AssertUnwindSafe(|| m.decode_from(&params, body)));
@@ -245,6 +298,7 @@ pub fn decode_open(body: &[u8]) -> Result<PeerOpen, Notification> {
         four_byte_asn: four_byte.is_some(),
         route_refresh,
         families,
+        graceful_restart: checked.graceful_restart,
     })
 }
 
@@ -402,6 +456,7 @@ mod tests {
             router_id: Ipv4Addr::new(10, 0, 0, 1),
             ipv4: true,
             ipv6: true,
+            graceful_restart: None,
         }
     }
 
@@ -429,6 +484,99 @@ mod tests {
             (4_200_000_001, 90, true, true)
         );
         assert_eq!(o.families, vec![(1, 1), (2, 1)]);
+    }
+
+    #[test]
+    fn our_open_with_graceful_restart_is_byte_exact() {
+        let o = LocalOpen {
+            graceful_restart: Some(GracefulRestart {
+                restarted: true,
+                restart_time: 120,
+                families: vec![(1, 1, true), (2, 1, true)],
+            }),
+            ..local()
+        };
+        let m = open(&o).unwrap();
+        // The capability after the others, laid out as RFC 4724 section 3 says
+        // (and as BIRD sends it, see `birds_open_with_graceful_restart_decodes`).
+        let expect: Vec<u8> = [
+            vec![0xff; 16],
+            vec![0, 71, 1],
+            vec![4, 0x5b, 0xa0, 0, 90, 10, 0, 0, 1],
+            vec![42],
+            vec![2, 6, 1, 4, 0, 1, 0, 1],
+            vec![2, 6, 1, 4, 0, 2, 0, 1],
+            vec![2, 2, 2, 0],
+            vec![2, 6, 65, 4, 0xfa, 0x56, 0xea, 0x01],
+            // GR: R set, 120 s; IPv4 and IPv6 unicast with F set.
+            vec![2, 12, 64, 10, 0x80, 0x78, 0, 1, 1, 0x80, 0, 2, 1, 0x80],
+        ]
+        .concat();
+        assert_eq!(m, expect);
+        let Message::Open(back) = decode(&m).unwrap() else {
+            panic!()
+        };
+        assert_eq!(back.graceful_restart, o.graceful_restart);
+        assert_eq!(back.families, vec![(1, 1), (2, 1)]);
+    }
+
+    #[test]
+    fn birds_open_with_graceful_restart_decodes() {
+        // Captured from BIRD 2.0.12 (`graceful restart on;`, ipv4 and ipv6
+        // channels, AS 64500, router id 10.77.0.100): every capability in one
+        // optional parameter, GR among them with F clear (BIRD keeps no
+        // forwarding state), then enhanced route refresh (70) and LLGR (71).
+        let hex = concat!(
+            "ffffffffffffffffffffffffffffffff00430104fbf400f00a4d0064",
+            "2602240104000100010104000200010200400a0078000101000002010041040000fbf446004700"
+        );
+        let m: Vec<u8> = (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+            .collect();
+        assert_eq!(frame(&m), Ok(Some(67)));
+        let Message::Open(o) = decode(&m).unwrap() else {
+            panic!()
+        };
+        assert_eq!((o.asn, o.hold_time, o.route_refresh), (64500, 240, true));
+        assert_eq!(o.router_id, Ipv4Addr::new(10, 77, 0, 100));
+        assert_eq!(o.families, vec![(1, 1), (2, 1)]);
+        assert_eq!(
+            o.graceful_restart,
+            Some(GracefulRestart {
+                restarted: false,
+                restart_time: 120,
+                families: vec![(1, 1, false), (2, 1, false)],
+            })
+        );
+    }
+
+    #[test]
+    fn a_graceful_restart_capability_of_odd_length_is_ignored_not_fatal() {
+        let good = open(&local()).unwrap();
+        let mut body = good[19..].to_vec();
+        // Append a GR capability of 3 bytes (one flag byte too few for a family,
+        // two too many for flags only) and one of 1 byte (no room for flags).
+        for cap in [&[2u8, 5, 64, 3, 0x80, 0x78, 0][..], &[2, 3, 64, 1, 0x80]] {
+            let mut b = body.clone();
+            b.extend_from_slice(cap);
+            b[9] += cap.len() as u8;
+            let o = decode_open(&b).unwrap();
+            assert_eq!(o.asn, 4_200_000_001, "the rest of the OPEN still reads");
+            if cap[3] == 3 {
+                assert_eq!(
+                    o.graceful_restart
+                        .map(|g| (g.restarted, g.restart_time, g.families)),
+                    Some((true, 120, vec![]))
+                );
+            } else {
+                assert_eq!(o.graceful_restart, None);
+            }
+        }
+        // A GR capability whose length runs past its parameter is structural.
+        body.extend_from_slice(&[2, 3, 64, 9, 0x80]);
+        body[9] += 5;
+        assert!(decode_open(&body).is_err());
     }
 
     #[test]
@@ -595,6 +743,24 @@ mod tests {
             let _ = frame(&bytes);
             let _ = decode(&bytes);
             let _ = decode_open(&bytes);
+        }
+
+        #[test]
+        fn mangled_opens_with_graceful_restart_never_panic(i in 19usize..71, b in any::<u8>(), j in 57usize..71, c in any::<u8>()) {
+            let mut m = open(&LocalOpen {
+                graceful_restart: Some(GracefulRestart {
+                    restarted: true,
+                    restart_time: 120,
+                    families: vec![(1, 1, true), (2, 1, true)],
+                }),
+                ..local()
+            })
+            .unwrap();
+            m[i] = b;
+            m[j] = c;
+            if let Ok(Some(n)) = frame(&m) {
+                let _ = decode(&m[..n]);
+            }
         }
 
         #[test]

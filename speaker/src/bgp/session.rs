@@ -15,7 +15,11 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::adj_out::AdjOut;
+pub use super::families::Withheld;
+use super::families::{self, IPV4_UNICAST, IPV6_UNICAST};
 use super::fsm::{Action, Event, Expect, Fsm, Negotiated, PeerAsnRule, State};
+use super::graceful_restart::{self, GracefulRestart};
+use super::nexthop::{self, NextHops};
 use super::packet::{self, LocalOpen, Message};
 use super::routes::RouteSpec;
 use super::update::{Attrs, Encoding};
@@ -33,6 +37,13 @@ pub struct SessionStatus {
     pub advertised: usize,
     /// Why the last session ended, if it did.
     pub last_error: Option<String>,
+    /// Prefixes of a family the session could carry but does not, per family,
+    /// with the reason (no next hop of that family, or the peer did not
+    /// negotiate it). Empty while the session is not Established.
+    pub withheld: Vec<Withheld>,
+    /// Both sides sent the Graceful Restart capability (RFC 4724): the peer keeps
+    /// our routes while the speaker restarts.
+    pub graceful_restart: bool,
 }
 
 /// A running session.
@@ -56,6 +67,8 @@ impl Session {
             state: State::Idle,
             advertised: 0,
             last_error: None,
+            withheld: Vec::new(),
+            graceful_restart: false,
         });
         let (stop, stop_rx) = watch::channel(false);
         let task =
@@ -104,6 +117,23 @@ struct Conn {
     stream: TcpStream,
     buf: Vec<u8>,
     local: IpAddr,
+    /// Read from the interfaces when the connection is made.
+    next_hops: NextHops,
+}
+
+/// The session's next hops for the connection from `local`.
+fn next_hops(peer: &Peer, local: IpAddr) -> NextHops {
+    match nexthop::scan() {
+        Ok(addrs) => nexthop::select(local, peer.address, &addrs),
+        Err(e) => {
+            let why = format!("cannot read the node's addresses: {e}");
+            let none = nexthop::select(local, peer.address, &[]);
+            NextHops {
+                v4: none.v4.map_err(|_| why.clone()),
+                v6: none.v6.map_err(|_| why),
+            }
+        }
+    }
 }
 
 struct Driver {
@@ -120,6 +150,11 @@ struct Driver {
     adj: AdjOut,
     negotiated: Option<Negotiated>,
     metrics: Arc<BgpMetrics>,
+    /// What is withheld now (logged when it changes).
+    withheld: Vec<Withheld>,
+    /// The session reached Established since this speaker started: later OPENs
+    /// are not from a restarting speaker (RFC 4724 section 4.1, the R bit).
+    was_established: bool,
 }
 
 async fn sleep_opt(t: Option<Instant>) {
@@ -193,6 +228,7 @@ impl Driver {
             hold_time: peer.hold_time,
             keepalive: peer.keepalive_time,
             connect_retry: peer.connect_time,
+            families: families::offered(peer.disable_mp, peer.address),
         };
         Driver {
             fsm: Fsm::new(expect),
@@ -208,6 +244,8 @@ impl Driver {
             adj: AdjOut::default(),
             negotiated: None,
             metrics,
+            withheld: Vec::new(),
+            was_established: false,
         }
     }
 
@@ -221,16 +259,30 @@ impl Driver {
             .announced_prefixes
             .get_or_create(&l)
             .set(i64::try_from(self.adj.advertised().len()).unwrap_or(i64::MAX));
+        let withheld_count: usize = self.withheld.iter().map(|w| w.prefixes).sum();
+        self.metrics
+            .withheld_prefixes
+            .get_or_create(&l)
+            .set(i64::try_from(withheld_count).unwrap_or(i64::MAX));
         // Only a real change wakes the runner: it re-plans on every wake-up, and
         // waking it for nothing made it spin with the sessions.
         let state = self.fsm.state();
         let advertised = self.adj.advertised().len();
+        let gr = self
+            .negotiated
+            .as_ref()
+            .is_some_and(|n| n.graceful_restart && self.peer.graceful_restart);
+        let withheld = &self.withheld;
         self.status.send_if_modified(|s| {
             let changed = s.state != state
                 || s.advertised != advertised
-                || (last_error.is_some() && s.last_error != last_error);
+                || (last_error.is_some() && s.last_error != last_error)
+                || s.withheld != *withheld
+                || s.graceful_restart != gr;
             s.state = state;
             s.advertised = advertised;
+            s.withheld.clone_from(withheld);
+            s.graceful_restart = gr;
             if last_error.is_some() {
                 s.last_error = last_error;
             }
@@ -256,7 +308,8 @@ impl Driver {
                     match r {
                         Ok(stream) => {
                             let local = stream.local_addr().map(|a| a.ip()).unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-                            self.conn = Some(Conn { stream, buf: Vec::with_capacity(4096), local });
+                            let next_hops = next_hops(&self.peer, local);
+                            self.conn = Some(Conn { stream, buf: Vec::with_capacity(4096), local, next_hops });
                             Event::TcpConnected
                         }
                         Err(e) => {
@@ -329,11 +382,13 @@ impl Driver {
         actions
     }
 
-    fn attrs(&self, spec: &RouteSpec, local: IpAddr) -> Attrs {
+    fn attrs(&self, spec: &RouteSpec, next_hop: IpAddr) -> Attrs {
         let ibgp = self.peer.is_ibgp();
         Attrs {
             as_path: if ibgp { vec![] } else { vec![self.peer.my_asn] },
-            next_hop: local,
+            next_hop,
+            // Global IPv6 next hops only: see `families::plan`.
+            link_local: None,
             local_pref: if ibgp {
                 spec.local_pref.or(Some(100))
             } else {
@@ -344,23 +399,27 @@ impl Driver {
         }
     }
 
-    /// The desired table with session attributes; prefixes of the family the
-    /// session has no next hop for are left out.
-    fn desired(&self) -> BTreeMap<IpNet, Attrs> {
-        let Some(local) = self.conn.as_ref().map(|c| c.local) else {
+    /// The desired table with session attributes, for the families the session
+    /// negotiated, each with the node's next hop of its family (MP-BGP carries
+    /// the other family too). Prefixes without a next hop, or of a family we
+    /// offered and the peer did not take, are withheld and reported.
+    fn desired(&mut self) -> BTreeMap<IpNet, Attrs> {
+        let (Some(c), Some(n)) = (self.conn.as_ref(), self.negotiated.as_ref()) else {
             return BTreeMap::new();
         };
+        let offered = families::offered(self.peer.disable_mp, self.peer.address);
         let table = self.routes.borrow().clone();
-        table
+        let plan = families::plan(table.keys().copied(), &offered, &n.families, &c.next_hops);
+        let out = plan
+            .hops
             .iter()
-            .filter(|(p, _)| {
-                matches!(
-                    (p, local),
-                    (IpNet::V4(_), IpAddr::V4(_)) | (IpNet::V6(_), IpAddr::V6(_))
-                )
-            })
-            .map(|(p, s)| (*p, self.attrs(s, local)))
-            .collect()
+            .filter_map(|(p, nh)| table.get(p).map(|spec| (*p, self.attrs(spec, *nh))))
+            .collect();
+        for w in families::newly_withheld(&self.withheld, &plan.withheld) {
+            tracing::warn!(peer = %self.peer.name, family = w.family, prefixes = w.prefixes, reason = %w.reason, "prefixes not announced to this peer");
+        }
+        self.withheld = plan.withheld;
+        out
     }
 
     fn encoding(&self) -> Encoding {
@@ -423,12 +482,22 @@ impl Driver {
                         Some(IpAddr::V4(a)) => Some(a),
                         _ => None,
                     });
+                    let families = families::offered(self.peer.disable_mp, self.peer.address);
+                    // RFC 4724 section 4.1: a restarting speaker sets R; the node
+                    // keeps forwarding (kube-proxy) while the speaker restarts, so F
+                    // is set for every family.
+                    let graceful_restart = self.peer.graceful_restart.then(|| GracefulRestart {
+                        restarted: !self.was_established,
+                        restart_time: graceful_restart::restart_time_for(self.peer.hold_time),
+                        families: families.iter().map(|(a, s)| (*a, *s, true)).collect(),
+                    });
                     let open = LocalOpen {
                         asn: self.peer.my_asn,
                         hold_time: u16::try_from(self.peer.hold_time.as_secs()).unwrap_or(u16::MAX),
                         router_id: router_id.unwrap_or(Ipv4Addr::new(0, 0, 0, 1)),
-                        ipv4: !self.peer.disable_mp || self.peer.address.is_ipv4(),
-                        ipv6: !self.peer.disable_mp || self.peer.address.is_ipv6(),
+                        ipv4: families.contains(&IPV4_UNICAST),
+                        ipv6: families.contains(&IPV6_UNICAST),
+                        graceful_restart,
                     };
                     match packet::open(&open) {
                         Ok(m) => {
@@ -457,9 +526,22 @@ impl Driver {
                     let _ = self.write(&packet::notification(&n)).await;
                 }
                 Action::SendTable => {
+                    // The table, then End-of-RIB for every negotiated family
+                    // (RFC 4724 section 2), with or without graceful restart: it
+                    // is an ordinary UPDATE to any peer, and tells the peer the
+                    // initial table is complete (FRR and GoBGP send it always).
                     let desired = self.desired();
-                    let v4 = self.conn.as_ref().is_some_and(|c| c.local.is_ipv4());
-                    let msgs = self.adj.full(&desired, self.encoding(), v4, !v4);
+                    let fams = self
+                        .negotiated
+                        .as_ref()
+                        .map(|n| n.families.clone())
+                        .unwrap_or_default();
+                    let msgs = self.adj.full(
+                        &desired,
+                        self.encoding(),
+                        fams.contains(&IPV4_UNICAST),
+                        fams.contains(&IPV6_UNICAST),
+                    );
                     self.send_all(msgs).await;
                 }
                 Action::ArmConnectRetry(d) => self.retry = Some(now + d),
@@ -471,12 +553,14 @@ impl Driver {
                 Action::SessionUp(n) => {
                     tracing::info!(peer = %self.peer.name, address = %self.peer.address, peer_asn = n.peer_asn, hold = ?n.hold, "session established");
                     self.negotiated = Some(n);
+                    self.was_established = true;
                     self.publish(None);
                 }
                 Action::SessionDown(why) => {
                     tracing::warn!(peer = %self.peer.name, reason = %why, "session down");
                     self.adj.clear();
                     self.negotiated = None;
+                    self.withheld.clear();
                     self.publish(Some(why));
                 }
             }

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use ferrolb_crds::config::Peer;
 use ferrolb_crds::source::status::{EventRecord, ObjectRef};
-use ferrolb_crds::v1beta1::BGPSessionStateStatus;
+use ferrolb_crds::v1beta1::{BGPSessionStateStatus, WithheldPrefixes};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
 
@@ -70,6 +70,16 @@ impl SessionStates {
                     .into(),
                 ),
                 advertised_prefixes: u32::try_from(st.advertised).unwrap_or(u32::MAX),
+                withheld: st
+                    .withheld
+                    .iter()
+                    .map(|w| WithheldPrefixes {
+                        family: w.family.to_string(),
+                        prefixes: u32::try_from(w.prefixes).unwrap_or(u32::MAX),
+                        reason: w.reason.clone(),
+                    })
+                    .collect(),
+                graceful_restart: st.graceful_restart,
                 last_error: st.last_error.clone(),
                 conditions: vec![Condition {
                     type_: ESTABLISHED.into(),
@@ -140,6 +150,8 @@ mod tests {
             state,
             advertised,
             last_error: err.map(Into::into),
+            withheld: vec![],
+            graceful_restart: false,
         }
     }
 

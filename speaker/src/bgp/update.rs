@@ -15,6 +15,9 @@ pub struct Attrs {
     pub as_path: Vec<u32>,
     /// Next hop (our address on the session); IPv6 prefixes need an IPv6 one.
     pub next_hop: IpAddr,
+    /// The link-local IPv6 next hop sent after the global one (RFC 2545 section
+    /// 3: when the peer is on-link); IPv6 prefixes only.
+    pub link_local: Option<Ipv6Addr>,
     /// LOCAL_PREF (iBGP only).
     pub local_pref: Option<u32>,
     /// COMMUNITIES (RFC 1997), sorted.
@@ -121,8 +124,13 @@ fn attributes(a: &Attrs, enc: Encoding, v6_nlri: Option<&[u8]>) -> Vec<u8> {
                 IpAddr::V6(x) => x,
                 IpAddr::V4(x) => x.to_ipv6_mapped(),
             };
-            let mut v = vec![0, 2, 1, 16];
+            // RFC 4760 section 3: AFI 2, SAFI 1, next-hop length, next hop(s);
+            // RFC 2545 section 3: 16 bytes global, or 32 with the link-local.
+            let mut v = vec![0, 2, 1, if a.link_local.is_some() { 32 } else { 16 }];
             v.extend_from_slice(&nh6.octets());
+            if let Some(ll) = a.link_local {
+                v.extend_from_slice(&ll.octets());
+            }
             v.push(0); // reserved
             v.extend_from_slice(nlri);
             attr(&mut out, OPTIONAL, MP_REACH_NLRI, &v);
@@ -249,6 +257,7 @@ mod tests {
         Attrs {
             as_path: vec![64512],
             next_hop: "10.0.0.11".parse().unwrap(),
+            link_local: None,
             local_pref: None,
             communities: vec![(65535 << 16) | 65282],
             large_communities: vec![(64512, 1, 2)],
@@ -402,6 +411,66 @@ mod tests {
             &"2001:db8::7".parse::<Ipv6Addr>().unwrap().octets()
         );
         assert_eq!(m.len(), usize::from(u16::from_be_bytes([m[16], m[17]])));
+    }
+
+    #[test]
+    fn ipv6_over_an_ipv4_session_carries_global_and_link_local_next_hops() {
+        // Layout: RFC 4760 section 3 (MP_REACH_NLRI) and RFC 2545 section 3 (a
+        // 32-byte next hop: global, then link-local); BIRD's decoding of these
+        // bytes is checked by e2e/tests/bgp_mp.rs.
+        let a = Attrs {
+            as_path: vec![4_200_000_001],
+            next_hop: "fd77::11".parse().unwrap(),
+            link_local: Some("fe80::1".parse().unwrap()),
+            local_pref: None,
+            communities: vec![],
+            large_communities: vec![],
+        };
+        let m = &announce(
+            &nets(&["2001:db8:77::/128"]),
+            &a,
+            Encoding {
+                four_byte_asn: true,
+            },
+        )[0];
+        let mut nh = vec![0xfd, 0x77];
+        nh.extend([0; 13]);
+        nh.push(0x11);
+        nh.extend([0xfe, 0x80]);
+        nh.extend([0; 13]);
+        nh.push(1);
+        let expect: Vec<u8> = [
+            vec![0xff; 16],
+            vec![0, 93, 2],                                 // length, UPDATE
+            vec![0, 0],                                     // no withdrawn routes
+            vec![0, 70],                                    // attributes length
+            vec![0x40, 1, 1, 0],                            // ORIGIN IGP
+            vec![0x40, 2, 6, 2, 1, 0xfa, 0x56, 0xea, 0x01], // AS_PATH 4200000001
+            vec![0x80, 14, 54, 0, 2, 1, 32], // MP_REACH_NLRI, AFI 2, SAFI 1, 32-byte next hop
+            nh,                              // fd77::11, fe80::1
+            vec![0],                         // reserved
+            vec![
+                128, 0x20, 0x01, 0x0d, 0xb8, 0, 0x77, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+            ], // NLRI
+                                             // and no IPv4 NLRI after the attributes
+        ]
+        .concat();
+        assert_eq!(m, &expect);
+        assert_eq!(crate::bgp::packet::check_update(&m[19..]), Ok(None));
+        // Without a link-local (multihop peer): the 16-byte form.
+        let a = Attrs {
+            link_local: None,
+            ..a
+        };
+        let m = &announce(
+            &nets(&["2001:db8:77::/128"]),
+            &a,
+            Encoding {
+                four_byte_asn: true,
+            },
+        )[0];
+        assert_eq!(&m[36..43], &[0x80, 14, 38, 0, 2, 1, 16]);
+        assert_eq!(m.len(), 93 - 16);
     }
 
     #[test]

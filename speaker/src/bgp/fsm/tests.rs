@@ -9,6 +9,7 @@ fn expect() -> Expect {
         hold_time: Duration::from_secs(90),
         keepalive: None,
         connect_retry: Duration::from_secs(5),
+        families: vec![(1, 1), (2, 1)],
     }
 }
 
@@ -21,6 +22,7 @@ fn open() -> PeerOpen {
         four_byte_asn: true,
         route_refresh: true,
         families: vec![(1, 1), (2, 1)],
+        graceful_restart: None,
     }
 }
 
@@ -41,6 +43,8 @@ fn negotiated() -> Negotiated {
         peer_asn: 64513,
         four_byte_asn: true,
         route_refresh: true,
+        families: vec![(1, 1), (2, 1)],
+        graceful_restart: false,
     }
 }
 
@@ -334,4 +338,39 @@ proptest! {
             prop_assert_eq!(f.negotiated().is_some(), matches!(f.state(), State::OpenConfirm | State::Established));
         }
     }
+}
+
+#[test]
+fn families_are_what_both_sides_offered_and_ipv4_without_any_mp_capability() {
+    let f = Fsm::new(expect());
+    let fams = |families: Vec<(u16, u8)>| {
+        f.check_open(&PeerOpen { families, ..open() })
+            .unwrap()
+            .families
+    };
+    assert_eq!(
+        fams(vec![(2, 1), (1, 1)]),
+        vec![(1, 1), (2, 1)],
+        "our order"
+    );
+    assert_eq!(fams(vec![(2, 1), (1, 128)]), vec![(2, 1)]);
+    // RFC 4760 section 8: no Multiprotocol capability at all is IPv4 unicast.
+    assert_eq!(fams(vec![]), vec![(1, 1)]);
+    // disableMP on an IPv6 session: we offer IPv6 only.
+    let mut e = expect();
+    e.families = vec![(2, 1)];
+    let n = Fsm::new(e).check_open(&open()).unwrap();
+    assert_eq!(n.families, vec![(2, 1)]);
+    assert!(!n.graceful_restart);
+    let gr = Fsm::new(expect())
+        .check_open(&PeerOpen {
+            graceful_restart: Some(crate::bgp::graceful_restart::GracefulRestart {
+                restarted: false,
+                restart_time: 120,
+                families: vec![],
+            }),
+            ..open()
+        })
+        .unwrap();
+    assert!(gr.graceful_restart);
 }
