@@ -1,5 +1,6 @@
 //! Speaker findings on its status: an L2Advertisement naming interfaces the node
-//! does not have (or has down) leaves the address unannounced, and says so.
+//! does not have (or has down) leaves the address unannounced, and says so (a
+//! condition and a Warning Event on the Node).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::time::Duration;
@@ -47,4 +48,31 @@ fn an_advertisement_naming_a_missing_interface_is_a_condition() {
     );
     let log = std::fs::read_to_string(d.join("speaker.log")).unwrap();
     assert!(!log.contains("taking over"), "{log}");
+    // One Warning Event on the Node, with the same words.
+    let events = eventually(
+        Duration::from_secs(10),
+        "the InterfaceUnavailable Event",
+        || {
+            std::fs::read_to_string(d.join("status/events.jsonl"))
+                .ok()
+                .filter(|e| e.contains("InterfaceUnavailable"))
+        },
+    )
+    .unwrap();
+    let found: Vec<serde_json::Value> = events
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|ev| ev["reason"] == "InterfaceUnavailable")
+        .collect();
+    assert_eq!(found.len(), 1, "{events}");
+    assert_eq!(found[0]["type"], "Warning");
+    assert_eq!(found[0]["involvedObject"]["kind"], "Node");
+    assert_eq!(found[0]["involvedObject"]["name"], "n1");
+    assert!(
+        found[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("(bond9: not found)"),
+        "{events}"
+    );
 }
