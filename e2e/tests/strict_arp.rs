@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
-use ferrolb_e2e::lab::{Lan, controller_once, eventually, unavailable};
+use ferrolb_e2e::lab::{Lan, binary, controller_once, eventually, unavailable};
 
 const VIP: &str = "10.77.0.200";
 
@@ -165,6 +165,23 @@ fn ipvs_without_strict_arp_answers_from_every_node_and_is_reported() {
             .contains("ferrolb_speaker_finding{finding=\"StrictARPDisabled\"} 1"),
         "{}",
         metrics(&lan, &nodes[0])
+    );
+
+    // diagnose names it, with the fix.
+    let out = std::process::Command::new(binary("ferrolb-controller").unwrap())
+        .args(["diagnose", "default/web", "--source", "file", "--dir"])
+        .arg(d)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("✗ owner (L2)") && l.contains("kube-ipvs0 exists on node")),
+        "{text}"
+    );
+    assert!(
+        text.contains("set ipvs.strictARP: true in ConfigMap kube-system/kube-proxy"),
+        "{text}"
     );
 
     // On the wire: both kernels answer, so the client sees both MACs.

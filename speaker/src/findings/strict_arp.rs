@@ -68,7 +68,7 @@ pub struct Observed {
 }
 
 /// The fix, the same words in the condition, the docs and `diagnose`.
-pub const FIX: &str = "set ipvs.strictARP: true in ConfigMap kube-system/kube-proxy and restart kube-proxy, or sysctl net.ipv4.conf.all.arp_ignore=1 and net.ipv4.conf.all.arp_announce=2 on the node";
+pub const FIX: &str = "set ipvs.strictARP: true in ConfigMap kube-system/kube-proxy and restart kube-proxy, or sysctl net.ipv4.conf.all.arp_ignore=1 and net.ipv4.conf.all.arp_announce=2 on every node";
 
 /// The findings on `node`: `StrictARPDisabled` when kube-proxy runs (or is
 /// configured to run) in ipvs mode and an interface in use answers ARP for the
@@ -221,7 +221,7 @@ mod tests {
         assert!(f[0].event);
         assert_eq!(
             f[0].message,
-            "kube-ipvs0 exists on node n1 (kube-proxy in ipvs mode puts every LoadBalancer address on it) and the kernel of every such node answers ARP for them too, so clients see several MACs: eth0 has arp_ignore 0 (all 0, eth0 0; needs 1) and arp_announce 0 (all 0, eth0 0; needs 2); fix: set ipvs.strictARP: true in ConfigMap kube-system/kube-proxy and restart kube-proxy, or sysctl net.ipv4.conf.all.arp_ignore=1 and net.ipv4.conf.all.arp_announce=2 on the node"
+            "kube-ipvs0 exists on node n1 (kube-proxy in ipvs mode puts every LoadBalancer address on it) and the kernel of every such node answers ARP for them too, so clients see several MACs: eth0 has arp_ignore 0 (all 0, eth0 0; needs 1) and arp_announce 0 (all 0, eth0 0; needs 2); fix: set ipvs.strictARP: true in ConfigMap kube-system/kube-proxy and restart kube-proxy, or sysctl net.ipv4.conf.all.arp_ignore=1 and net.ipv4.conf.all.arp_announce=2 on every node"
         );
     }
 
