@@ -241,11 +241,16 @@ pub async fn run(
         let unusable = unusable_named_interfaces(&opts.node, &assignments, &ifaces);
         let mut found: Vec<Finding> = Vec::new();
         if !unusable.is_empty() {
+            let sentences: Vec<&str> = unusable.iter().map(|(_, m)| m.as_str()).collect();
             found.push(Finding {
                 type_: INTERFACE_UNAVAILABLE,
                 reason: "NamedInterfaceMissingOrDown",
-                message: unusable.join("; "),
+                message: sentences.join("; "),
                 event: true,
+                also_on: unusable
+                    .iter()
+                    .map(|((ns, name), m)| (findings::service_ref(ns, name), m.clone()))
+                    .collect(),
             });
         }
         if let Some(message) = conflict_log.condition_message(&opts.node) {
@@ -255,6 +260,7 @@ pub async fn run(
                 reason: "AnotherHostAnswers",
                 message,
                 event: false,
+                also_on: Vec::new(),
             });
         }
         // Every interface a layer 2 address faces here, owned or not: with ipvs

@@ -10,7 +10,7 @@ pub mod kube_proxy;
 pub mod probe;
 pub mod strict_arp;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use ferrolb_crds::source::status::{EventRecord, ObjectRef};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
@@ -44,6 +44,29 @@ pub struct Finding {
     /// Whether its appearance is a Warning Event on the Node (and a warning in
     /// the log); findings with Events of their own elsewhere say no.
     pub event: bool,
+    /// More objects concerned (the Services of the addresses), each with its
+    /// own words: a Warning Event on each when it joins the finding.
+    pub also_on: Vec<(ObjectRef, String)>,
+}
+
+/// A reference to a Service, for [`Finding::also_on`].
+pub fn service_ref(namespace: &str, name: &str) -> ObjectRef {
+    ObjectRef {
+        kind: "Service".into(),
+        namespace: namespace.into(),
+        name: name.into(),
+    }
+}
+
+fn warning(reason: &str, message: &str, on: ObjectRef, now: Timestamp) -> EventRecord {
+    EventRecord {
+        type_: "Warning".into(),
+        reason: reason.into(),
+        message: message.into(),
+        involved_object: on,
+        reporting_component: "ferrolb-speaker".into(),
+        event_time: now.to_string(),
+    }
 }
 
 /// What to publish for the findings of one plan.
@@ -62,6 +85,8 @@ pub struct Report {
 #[derive(Debug, Default)]
 pub struct FindingLog {
     since: BTreeMap<&'static str, Timestamp>,
+    /// (type, kind, namespace, name) of the objects of `also_on` evented.
+    evented: BTreeSet<(&'static str, String, String, String)>,
 }
 
 impl FindingLog {
@@ -72,18 +97,23 @@ impl FindingLog {
             let new = !self.since.contains_key(f.type_);
             let since = *self.since.entry(f.type_).or_insert(now);
             if new && f.event {
-                r.events.push(EventRecord {
-                    type_: "Warning".into(),
-                    reason: f.type_.into(),
-                    message: f.message.clone(),
-                    involved_object: ObjectRef {
-                        kind: "Node".into(),
-                        namespace: String::new(),
-                        name: node.into(),
-                    },
-                    reporting_component: "ferrolb-speaker".into(),
-                    event_time: now.to_string(),
-                });
+                let on = ObjectRef {
+                    kind: "Node".into(),
+                    namespace: String::new(),
+                    name: node.into(),
+                };
+                r.events.push(warning(f.type_, &f.message, on, now));
+            }
+            for (on, message) in f.also_on.iter().filter(|_| f.event) {
+                let key = (
+                    f.type_,
+                    on.kind.clone(),
+                    on.namespace.clone(),
+                    on.name.clone(),
+                );
+                if self.evented.insert(key) {
+                    r.events.push(warning(f.type_, message, on.clone(), now));
+                }
             }
             r.conditions.push(Condition {
                 type_: f.type_.into(),
@@ -101,13 +131,21 @@ impl FindingLog {
             }
             holds
         });
+        self.evented.retain(|(t, kind, ns, name)| {
+            current.iter().any(|f| {
+                f.type_ == *t
+                    && f.also_on
+                        .iter()
+                        .any(|(o, _)| o.kind == *kind && o.namespace == *ns && o.name == *name)
+            })
+        });
         r
     }
 
     /// [`FindingLog::update`], plus the log lines and the gauges.
     pub fn report(&mut self, node: &str, current: &[Finding], metrics: &L2Metrics) -> Report {
         let r = self.update(node, current, Timestamp::now());
-        for e in &r.events {
+        for e in r.events.iter().filter(|e| e.involved_object.kind == "Node") {
             tracing::warn!(finding = %e.reason, "{}", e.message);
         }
         for t in &r.cleared {
@@ -132,6 +170,7 @@ mod tests {
             reason: "Because",
             message: message.into(),
             event,
+            also_on: Vec::new(),
         }
     }
 
@@ -187,5 +226,61 @@ mod tests {
         assert_eq!(types, ["InterfaceUnavailable", "AddressConflict"]);
         let reasons: Vec<&str> = r.events.iter().map(|e| e.reason.as_str()).collect();
         assert_eq!(reasons, ["InterfaceUnavailable"]);
+    }
+
+    #[test]
+    fn each_service_joining_a_finding_gets_one_event_of_its_own() {
+        let t0: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
+        let mut log = FindingLog::default();
+        let mut iface = f(INTERFACE_UNAVAILABLE, true, "10.0.0.5 ...; 10.0.0.6 ...");
+        iface.also_on = vec![(service_ref("default", "web"), "10.0.0.5 ...".into())];
+        let on = |r: &Report| -> Vec<(String, String, String)> {
+            r.events
+                .iter()
+                .map(|e| {
+                    (
+                        e.involved_object.kind.clone(),
+                        e.involved_object.name.clone(),
+                        e.message.clone(),
+                    )
+                })
+                .collect()
+        };
+        let r = log.update("n1", std::slice::from_ref(&iface), t0);
+        assert_eq!(
+            on(&r),
+            [
+                (
+                    "Node".into(),
+                    "n1".into(),
+                    "10.0.0.5 ...; 10.0.0.6 ...".into()
+                ),
+                ("Service".into(), "web".into(), "10.0.0.5 ...".into())
+            ]
+        );
+        // A second Service joins while the finding holds: only its Event.
+        iface
+            .also_on
+            .push((service_ref("default", "db"), "10.0.0.6 ...".into()));
+        let r = log.update("n1", std::slice::from_ref(&iface), t0);
+        assert_eq!(
+            on(&r),
+            [("Service".into(), "db".into(), "10.0.0.6 ...".into())]
+        );
+        // web leaves and comes back: a new Event for web.
+        iface.also_on.remove(0);
+        assert!(
+            log.update("n1", std::slice::from_ref(&iface), t0)
+                .events
+                .is_empty()
+        );
+        iface
+            .also_on
+            .push((service_ref("default", "web"), "10.0.0.5 ...".into()));
+        let r = log.update("n1", std::slice::from_ref(&iface), t0);
+        assert_eq!(
+            on(&r),
+            [("Service".into(), "web".into(), "10.0.0.5 ...".into())]
+        );
     }
 }

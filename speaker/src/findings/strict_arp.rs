@@ -86,6 +86,7 @@ pub fn check(node: &str, o: &Observed) -> Vec<Finding> {
                     "cannot read kube-proxy's configuration ({why}); whether kube-ipvs0 exists and the ARP sysctls alone decide StrictARPDisabled on node {node}"
                 ),
                 event: false,
+                also_on: Vec::new(),
             });
             None
         }
@@ -160,6 +161,7 @@ pub fn check(node: &str, o: &Observed) -> Vec<Finding> {
             bad.join("; ")
         ),
         event: true,
+        also_on: Vec::new(),
     });
     out
 }
