@@ -14,9 +14,9 @@ use tokio::sync::watch;
 
 use crate::announce::{plan, standby_interfaces, unusable_named_interfaces};
 use crate::bgp::manager::BgpSpeaker;
-use crate::conflict::{self, ADDRESS_CONFLICT, ConflictLog};
+use crate::conflict::{self, ConflictLog};
 use crate::election::{NodeView, l2_assignments};
-use crate::findings::{self, Finding, FindingLog, INTERFACE_UNAVAILABLE};
+use crate::findings::{self, FindingLog};
 use crate::layer2::announcer::AnnouncePolicy;
 use crate::layer2::interfaces;
 use crate::layer2::task::Conflicts;
@@ -239,30 +239,7 @@ pub async fn run(
         let mut p = plan(&opts.node, &assignments, &ifaces);
         let standby = standby_interfaces(&assignments, &ifaces);
         let unusable = unusable_named_interfaces(&opts.node, &assignments, &ifaces);
-        let mut found: Vec<Finding> = Vec::new();
-        if !unusable.is_empty() {
-            let sentences: Vec<&str> = unusable.iter().map(|(_, m)| m.as_str()).collect();
-            found.push(Finding {
-                type_: INTERFACE_UNAVAILABLE,
-                reason: "NamedInterfaceMissingOrDown",
-                message: sentences.join("; "),
-                event: true,
-                also_on: unusable
-                    .iter()
-                    .map(|((ns, name), m)| (findings::service_ref(ns, name), m.clone()))
-                    .collect(),
-            });
-        }
-        if let Some(message) = conflict_log.condition_message(&opts.node) {
-            // Its Events go to the Service, per conflict, from the conflict branch.
-            found.push(Finding {
-                type_: ADDRESS_CONFLICT,
-                reason: "AnotherHostAnswers",
-                message,
-                event: false,
-                also_on: Vec::new(),
-            });
-        }
+        let mut found = findings::of_plan(unusable, conflict_log.condition_message(&opts.node));
         // Every interface a layer 2 address faces here, owned or not: with ipvs
         // every node's kernel answers for every address.
         let in_use = p.per_interface.keys().chain(&standby).cloned().collect();

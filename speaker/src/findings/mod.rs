@@ -49,6 +49,40 @@ pub struct Finding {
     pub also_on: Vec<(ObjectRef, String)>,
 }
 
+/// The findings the plan itself shows: named interfaces unusable here (each
+/// with its Service and sentence, from `announce::unusable_named_interfaces`)
+/// and the current address conflicts (`ConflictLog::condition_message`, whose
+/// Events go to the Service per conflict, elsewhere).
+pub fn of_plan(
+    unusable: Vec<((String, String), String)>,
+    conflict: Option<String>,
+) -> Vec<Finding> {
+    let mut found = Vec::new();
+    if !unusable.is_empty() {
+        let sentences: Vec<&str> = unusable.iter().map(|(_, m)| m.as_str()).collect();
+        found.push(Finding {
+            type_: INTERFACE_UNAVAILABLE,
+            reason: "NamedInterfaceMissingOrDown",
+            message: sentences.join("; "),
+            event: true,
+            also_on: unusable
+                .iter()
+                .map(|((ns, name), m)| (service_ref(ns, name), m.clone()))
+                .collect(),
+        });
+    }
+    if let Some(message) = conflict {
+        found.push(Finding {
+            type_: ADDRESS_CONFLICT,
+            reason: "AnotherHostAnswers",
+            message,
+            event: false,
+            also_on: Vec::new(),
+        });
+    }
+    found
+}
+
 /// A reference to a Service, for [`Finding::also_on`].
 pub fn service_ref(namespace: &str, name: &str) -> ObjectRef {
     ObjectRef {
@@ -226,6 +260,33 @@ mod tests {
         assert_eq!(types, ["InterfaceUnavailable", "AddressConflict"]);
         let reasons: Vec<&str> = r.events.iter().map(|e| e.reason.as_str()).collect();
         assert_eq!(reasons, ["InterfaceUnavailable"]);
+    }
+
+    #[test]
+    fn the_plan_findings_join_the_sentences_and_name_the_services() {
+        assert!(of_plan(Vec::new(), None).is_empty());
+        let svc = |n: &str| ("default".to_string(), n.to_string());
+        let f = of_plan(
+            vec![
+                (svc("web"), "10.0.0.5 is not announced".into()),
+                (svc("db"), "10.0.0.6 is not announced".into()),
+            ],
+            Some("another host".into()),
+        );
+        assert_eq!(f[0].type_, INTERFACE_UNAVAILABLE);
+        assert_eq!(
+            f[0].message,
+            "10.0.0.5 is not announced; 10.0.0.6 is not announced"
+        );
+        assert!(f[0].event);
+        assert_eq!(
+            f[0].also_on[1],
+            (
+                service_ref("default", "db"),
+                "10.0.0.6 is not announced".to_string()
+            )
+        );
+        assert_eq!((f[1].type_, f[1].event), (ADDRESS_CONFLICT, false));
     }
 
     #[test]
