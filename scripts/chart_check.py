@@ -172,7 +172,9 @@ def rbac_rules(docs: list[dict]) -> set[tuple]:
         if d["kind"] not in ("ClusterRole", "Role"):
             continue
         binary = d["metadata"]["labels"]["app.kubernetes.io/component"]
-        scope = "cluster" if d["kind"] == "ClusterRole" else "namespace"
+        # A Role outside the release namespace is listed under its namespace.
+        ns = d["metadata"].get("namespace", NAMESPACE)
+        scope = "cluster" if d["kind"] == "ClusterRole" else ("namespace" if ns == NAMESPACE else ns)
         for r in d["rules"]:
             names = ",".join(r.get("resourceNames", [])) or "-"
             for g in r["apiGroups"]:

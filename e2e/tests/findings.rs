@@ -1,5 +1,6 @@
 //! Speaker findings on its status: an L2Advertisement naming interfaces the node
-//! does not have (or has down) leaves the address unannounced, and says so.
+//! does not have (or has down) leaves the address unannounced, and says so (a
+//! condition and Warning Events on the Node and the Service).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::time::Duration;
@@ -47,4 +48,38 @@ fn an_advertisement_naming_a_missing_interface_is_a_condition() {
     );
     let log = std::fs::read_to_string(d.join("speaker.log")).unwrap();
     assert!(!log.contains("taking over"), "{log}");
+    // One Warning Event on the Node and one on the Service, with the same words.
+    let events = eventually(
+        Duration::from_secs(10),
+        "the InterfaceUnavailable Events",
+        || {
+            std::fs::read_to_string(d.join("status/events.jsonl"))
+                .ok()
+                .filter(|e| e.matches("\"reason\":\"InterfaceUnavailable\"").count() >= 2)
+        },
+    )
+    .unwrap();
+    let on: Vec<(String, String, String)> = events
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|ev| ev["reason"] == "InterfaceUnavailable")
+        .map(|ev| {
+            assert_eq!(ev["type"], "Warning", "{ev}");
+            let o = &ev["involvedObject"];
+            (
+                o["kind"].as_str().unwrap().to_string(),
+                o["name"].as_str().unwrap().to_string(),
+                ev["message"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let words = "10.77.0.200 is not announced: the L2Advertisement names interfaces none of which is usable on node n1 (bond9: not found)";
+    assert_eq!(
+        on,
+        [
+            ("Node".to_string(), "n1".to_string(), words.to_string()),
+            ("Service".to_string(), "web".to_string(), words.to_string())
+        ],
+        "{events}"
+    );
 }

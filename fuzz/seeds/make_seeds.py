@@ -81,3 +81,24 @@ for f in sorted(os.listdir(samples)):
     if f.endswith(".yaml"):
         os.makedirs(os.path.join(HERE, "yaml_source"), exist_ok=True)
         shutil.copy(os.path.join(samples, f), os.path.join(HERE, "yaml_source", "seed-" + f))
+
+# kube-proxy's KubeProxyConfiguration as kubeadm writes it (v1.33, shortened), in
+# ipvs mode with strictARP, and a minimal iptables one.
+KUBE_PROXY = """apiVersion: kubeproxy.config.k8s.io/v1alpha1
+bindAddress: 0.0.0.0
+clientConnection:
+  acceptContentTypes: ""
+  kubeconfig: /var/lib/kube-proxy/kubeconfig.conf
+clusterCIDR: 10.244.0.0/16
+ipvs:
+  excludeCIDRs: null
+  minSyncPeriod: 0s
+  scheduler: ""
+  strictARP: true
+  syncPeriod: 0s
+kind: KubeProxyConfiguration
+mode: ipvs
+nodePortAddresses: null
+"""
+put("kube_proxy_config", "kubeadm-ipvs.yaml", KUBE_PROXY.encode())
+put("kube_proxy_config", "iptables.yaml", b"kind: KubeProxyConfiguration\nmode: \"\"\n")

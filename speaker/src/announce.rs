@@ -20,13 +20,14 @@ pub struct L2Plan {
 }
 
 /// For each address this node owns whose advertisement names interfaces, none of
-/// which exists and is up here: a sentence naming the address and each named
-/// interface's state (the address is not announced at all).
+/// which exists and is up here: its Service (namespace, name) and a sentence
+/// naming the address and each named interface's state (the address is not
+/// announced at all).
 pub fn unusable_named_interfaces(
     node: &str,
     assignments: &[L2Assignment],
     ifaces: &BTreeMap<String, Interface>,
-) -> Vec<String> {
+) -> Vec<((String, String), String)> {
     assignments
         .iter()
         .filter(|a| a.node == node && !a.interfaces.is_empty())
@@ -41,11 +42,12 @@ pub fn unusable_named_interfaces(
                     Some(_) => format!("{n}: no usable hardware address"),
                 })
                 .collect();
-            format!(
+            let why = format!(
                 "{} is not announced: the L2Advertisement names interfaces none of which is usable on node {node} ({})",
                 a.ip,
                 states.join(", ")
-            )
+            );
+            (a.service.clone(), why)
         })
         .collect()
 }
@@ -159,9 +161,10 @@ mod tests {
         }
         assert_eq!(
             unusable_named_interfaces("me", std::slice::from_ref(&named), &down),
-            [
-                "10.0.0.5 is not announced: the L2Advertisement names interfaces none of which is usable on node me (eth0: down, eth9: not found)"
-            ]
+            [(
+                ("default".to_string(), "web".to_string()),
+                "10.0.0.5 is not announced: the L2Advertisement names interfaces none of which is usable on node me (eth0: down, eth9: not found)".to_string()
+            )]
         );
         assert!(unusable_named_interfaces("me", std::slice::from_ref(&named), &ifaces).is_empty());
         assert!(unusable_named_interfaces("other", &[named], &down).is_empty());

@@ -5,6 +5,7 @@ pub mod announce;
 pub mod bgp;
 pub mod conflict;
 pub mod election;
+pub mod findings;
 pub mod layer2;
 pub mod membership;
 pub mod metrics;

@@ -11,6 +11,7 @@ use ferrolb_crds::annotations::DEFAULT_LOAD_BALANCER_CLASS;
 use ferrolb_crds::serve::{Endpoints, serve};
 use ferrolb_crds::source::FileSource;
 use ferrolb_crds::source::kube::{KubeSink, KubeWatchOptions, watch_cluster};
+use ferrolb_speaker::findings::probe;
 use ferrolb_speaker::layer2::announcer::AnnouncePolicy;
 use ferrolb_speaker::membership::detector::Timing;
 use ferrolb_speaker::membership::task::MembershipOptions;
@@ -180,7 +181,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         tracing::info!(%bound, "serving /metrics, /healthz, /readyz");
         server = Some(task);
     }
-    let opts = SpeakerOptions {
+    let mut opts = SpeakerOptions {
         node: args.node.clone(),
         class: args.load_balancer_class.clone(),
         announce: AnnouncePolicy {
@@ -188,6 +189,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             interval: Duration::from_millis(args.announce_interval_ms),
         },
         rescan: Duration::from_secs(args.interface_rescan_seconds.max(1)),
+        kube_proxy: None,
     };
     let membership = match args.membership()? {
         Some(m) => {
@@ -228,6 +230,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
             let client = kube::Client::try_default()
                 .await
                 .context("cannot reach the Kubernetes API (in-cluster config or kubeconfig)")?;
+            // kube-proxy's configuration adds its words to the strictARP finding.
+            let (kp_tx, kp_rx) = watch::channel(Default::default());
+            opts.kube_proxy = Some(kp_rx);
+            tokio::spawn(probe::poll_kube_proxy(
+                client.clone(),
+                kp_tx,
+                probe::KUBE_PROXY_EVERY,
+            ));
             let watch = watch_cluster(
                 client.clone(),
                 KubeWatchOptions {

@@ -29,6 +29,16 @@ pub struct L2Metrics {
     pub conflicts: Family<AddrLabels, Counter>,
     /// Addresses this node announces.
     pub owned: Gauge,
+    /// 1 while a finding holds (`ferrolb_speaker_finding`), one series per
+    /// finding type (`crate::findings::ALL`).
+    pub findings: Family<FindingLabels, Gauge>,
+}
+
+/// Label of the finding gauge: a condition type of the speaker's status.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FindingLabels {
+    /// `StrictARPDisabled`, `InterfaceUnavailable`, ...
+    pub finding: String,
 }
 
 impl L2Metrics {
@@ -60,7 +70,25 @@ impl L2Metrics {
             "Addresses this node announces in layer 2 mode",
             m.owned.clone(),
         );
+        registry.register(
+            "ferrolb_speaker_finding",
+            "1 while the speaker reports the finding as a condition on its status",
+            m.findings.clone(),
+        );
+        // Every series from the start: an alert on `== 1` needs no absent() twin.
+        for t in crate::findings::ALL {
+            m.finding(t).set(0);
+        }
         m
+    }
+
+    /// The gauge of one finding type.
+    pub fn finding(&self, finding: &str) -> Gauge {
+        self.findings
+            .get_or_create(&FindingLabels {
+                finding: finding.to_string(),
+            })
+            .clone()
     }
 }
 

@@ -10,15 +10,15 @@ use std::time::Duration;
 use ferrolb_crds::source::status::{EventRecord, ObjectRef, SpeakerStatusFile};
 use ferrolb_crds::source::{SnapshotSource, StatusSink};
 use ferrolb_crds::v1beta1::ServiceBGPStatusStatus;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
 use tokio::sync::watch;
 
 use crate::announce::{plan, standby_interfaces, unusable_named_interfaces};
 use crate::bgp::manager::BgpSpeaker;
 use crate::bgp::session_state::SessionStates;
-use crate::conflict::{self, ADDRESS_CONFLICT, ConflictLog};
+use crate::conflict::{self, ConflictLog};
 use crate::election::{NodeView, l2_assignments};
+use crate::findings::{self, FindingLog};
 use crate::layer2::announcer::AnnouncePolicy;
 use crate::layer2::interfaces;
 use crate::layer2::task::Conflicts;
@@ -41,6 +41,8 @@ pub struct SpeakerOptions {
     pub announce: AnnouncePolicy,
     /// How often interfaces are rescanned (they may appear or go away).
     pub rescan: Duration,
+    /// kube-proxy's configuration, when it is read from the API.
+    pub kube_proxy: Option<watch::Receiver<findings::kube_proxy::KubeProxyView>>,
 }
 
 /// Keeps one task per interface in step with the plan.
@@ -153,8 +155,7 @@ pub async fn run(
         conflicts: conflict_tx,
     };
     let mut conflict_log = ConflictLog::default();
-    let mut conflict_since: Option<Timestamp> = None;
-    let mut iface_since: Option<Timestamp> = None;
+    let mut finding_log = FindingLog::default();
     let mut service_of: BTreeMap<IpAddr, (String, String)>;
     let mut last_status: Option<SpeakerStatusFile> = None;
     let mut last_unannounced = Vec::new();
@@ -239,38 +240,29 @@ pub async fn run(
             .map(|a| (a.ip, a.service.clone()))
             .collect();
         let mut p = plan(&opts.node, &assignments, &ifaces);
+        let standby = standby_interfaces(&assignments, &ifaces);
         let unusable = unusable_named_interfaces(&opts.node, &assignments, &ifaces);
-        if unusable.is_empty() {
-            iface_since = None;
-        } else {
-            if iface_since.is_none() {
-                for u in &unusable {
-                    tracing::warn!("{u}");
-                }
-            }
-            let since = *iface_since.get_or_insert_with(Timestamp::now);
-            p.status.conditions.push(Condition {
-                type_: "InterfaceUnavailable".into(),
-                status: "True".into(),
-                reason: "NamedInterfaceMissingOrDown".into(),
-                message: unusable.join("; "),
-                last_transition_time: Time(since),
-                observed_generation: None,
-            });
-        }
-        match conflict_log.condition_message(&opts.node) {
-            Some(message) => {
-                let since = *conflict_since.get_or_insert_with(Timestamp::now);
-                p.status.conditions.push(Condition {
-                    type_: ADDRESS_CONFLICT.into(),
-                    status: "True".into(),
-                    reason: "AnotherHostAnswers".into(),
-                    message,
-                    last_transition_time: Time(since),
-                    observed_generation: None,
-                });
-            }
-            None => conflict_since = None,
+        let mut found = findings::of_plan(unusable, conflict_log.condition_message(&opts.node));
+        // Every interface a layer 2 address faces here, owned or not: with ipvs
+        // every node's kernel answers for every address.
+        let in_use = p.per_interface.keys().chain(&standby).cloned().collect();
+        let kube_proxy = opts
+            .kube_proxy
+            .as_ref()
+            .map(|r| r.borrow().clone())
+            .unwrap_or_default();
+        found.extend(findings::probe::strict_arp_findings(
+            &opts.node,
+            &ifaces,
+            &in_use,
+            &kube_proxy,
+        ));
+        let report = finding_log.report(&opts.node, &found, &metrics);
+        p.status.conditions.extend(report.conditions);
+        if !report.events.is_empty()
+            && let Err(e) = sink.emit_events(&report.events).await
+        {
+            tracing::warn!(error = %e, "cannot emit the finding Events");
         }
         p.status.bgp = bgp
             .service_peers()
@@ -290,7 +282,6 @@ pub async fn run(
         {
             tracing::warn!(error = %e, "cannot emit BGP session Events");
         }
-        let standby = standby_interfaces(&assignments, &ifaces);
         tasks.apply(&p.per_interface, &standby, &ifaces, &opts, &metrics);
         if let (Some(m), Some(v)) = (&membership, &view) {
             m.handle.applied(v.generation);

@@ -15,6 +15,7 @@ use super::Link;
 
 /// Condition type on a speaker's status for an address another host claims.
 pub use ferrolb_speaker::conflict::ADDRESS_CONFLICT;
+use ferrolb_speaker::findings::{INTERFACE_UNAVAILABLE, STRICT_ARP_DISABLED, strict_arp};
 
 /// The Service link: it exists, is a LoadBalancer, and has our class.
 pub fn service_link(svc: Option<&Service>, key: &str, class: &str) -> Link {
@@ -173,6 +174,24 @@ fn conflict(s: &SpeakerStatusFile, ip: &IpAddr) -> Option<String> {
         .map(|c| c.message.clone())
 }
 
+/// The message of a condition that holds on a speaker.
+fn finding<'a>(s: &'a SpeakerStatusFile, type_: &str) -> Option<&'a str> {
+    s.conditions
+        .iter()
+        .find(|c| c.type_ == type_ && c.status == "True")
+        .map(|c| c.message.as_str())
+}
+
+/// The part of an InterfaceUnavailable message about `ip` (the speaker writes
+/// one sentence per address, starting with it, joined by "; ").
+fn unusable_interfaces(s: &SpeakerStatusFile, ip: &IpAddr) -> Option<String> {
+    let start = format!("{ip} is not announced");
+    finding(s, INTERFACE_UNAVAILABLE)?
+        .split("; ")
+        .find(|p| p.starts_with(&start))
+        .map(String::from)
+}
+
 /// The layer 2 owner link: the elected node per address, confirmed by its
 /// speaker's status when there is one, and no foreign host answering.
 pub fn l2_owner_link(
@@ -239,6 +258,17 @@ pub fn l2_owner_link(
             })
         });
         if !announced {
+            if let Some(why) = st.and_then(|s| unusable_interfaces(s, ip)) {
+                return Link::broken(
+                    "l2Owner",
+                    "InterfaceUnavailable",
+                    why,
+                    format!(
+                        "bring the interface up on node {node}, or change spec.interfaces of the L2Advertisement to interfaces node {node} has (empty: the interface of the address's subnet)"
+                    ),
+                )
+                .with_details(details);
+            }
             return Link::broken(
                 "l2Owner",
                 "NotAnnounced",
@@ -248,6 +278,19 @@ pub fn l2_owner_link(
                 ),
             )
             .with_details(details);
+        }
+    }
+    // Announced, but with kube-proxy in ipvs mode and no strictARP every node's
+    // kernel answers too: the owners' reports first, then any other speaker's.
+    let reporters = owners
+        .iter()
+        .filter_map(|(_, n)| speaker(speakers, n))
+        .chain(speakers.iter());
+    for s in reporters {
+        if let Some(msg) = finding(s, STRICT_ARP_DISABLED) {
+            let summary = msg.split_once("; fix: ").map_or(msg, |(what, _)| what);
+            return Link::broken("l2Owner", "StrictARPDisabled", summary, strict_arp::FIX)
+                .with_details(details);
         }
     }
     let list: Vec<String> = owners

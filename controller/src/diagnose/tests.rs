@@ -492,6 +492,88 @@ fn address_conflict_reported_by_the_owner() {
     );
 }
 
+fn condition(type_: &str, message: &str) -> Condition {
+    Condition {
+        type_: type_.into(),
+        status: "True".into(),
+        reason: "Because".into(),
+        message: message.into(),
+        last_transition_time: Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH),
+        observed_generation: None,
+    }
+}
+
+#[test]
+fn strict_arp_disabled_on_the_owner_or_another_node_breaks_the_owner_link() {
+    let yaml = format!("{POOL}{L2}{NODES}{WEB}");
+    let owner = owner_of(&run(&yaml, &[], false));
+    let other = if owner == "n1" { "n2" } else { "n1" };
+    let what = |n: &str| {
+        format!(
+            "kube-ipvs0 exists on node {n} (kube-proxy in ipvs mode puts every LoadBalancer address on it) and the kernel of every such node answers ARP for them too, so clients see several MACs: eth0 has arp_ignore 0 (all 0, eth0 0; needs 1) and arp_announce 0 (all 0, eth0 0; needs 2)"
+        )
+    };
+    let finding = |n: &str| {
+        condition(
+            ferrolb_speaker::findings::STRICT_ARP_DISABLED,
+            &format!(
+                "{}; fix: {}",
+                what(n),
+                ferrolb_speaker::findings::strict_arp::FIX
+            ),
+        )
+    };
+    let mut s = announcing(&owner);
+    s.conditions = vec![finding(&owner)];
+    let d = run(&yaml, &[s, idle(other)], true);
+    let (id, reason, fix) = broken(&d);
+    assert_eq!((id, reason), ("l2Owner", "StrictARPDisabled"));
+    assert_eq!(link(&d, "l2Owner").summary, what(&owner));
+    assert_eq!(
+        fix,
+        "set ipvs.strictARP: true in ConfigMap kube-system/kube-proxy and restart kube-proxy, or sysctl net.ipv4.conf.all.arp_ignore=1 and net.ipv4.conf.all.arp_announce=2 on every node"
+    );
+    // The other node's kernel answers just as well.
+    let mut o = idle(other);
+    o.conditions = vec![finding(other)];
+    let d = run(&yaml, &[announcing(&owner), o], true);
+    assert_eq!(broken(&d).1, "StrictARPDisabled");
+    assert_eq!(link(&d, "l2Owner").summary, what(other));
+    // Other findings of a node do not break an announced address.
+    let mut s = announcing(&owner);
+    s.conditions = vec![condition(
+        ferrolb_speaker::findings::INTERFACE_UNAVAILABLE,
+        "10.0.0.6 is not announced: the L2Advertisement names interfaces none of which is usable on node n1 (bond9: not found)",
+    )];
+    assert!(run(&yaml, &[s, idle(other)], true).reachable);
+}
+
+#[test]
+fn an_owner_without_its_named_interface_says_which_and_why() {
+    let yaml = format!("{POOL}{L2}{NODES}{WEB}");
+    let owner = owner_of(&run(&yaml, &[], false));
+    let mut s = idle(&owner);
+    let mine = format!(
+        "10.0.0.5 is not announced: the L2Advertisement names interfaces none of which is usable on node {owner} (bond9: not found, eth1: down)"
+    );
+    s.conditions = vec![condition(
+        ferrolb_speaker::findings::INTERFACE_UNAVAILABLE,
+        &format!(
+            "10.0.0.4 is not announced: the L2Advertisement names interfaces none of which is usable on node {owner} (bond9: not found); {mine}"
+        ),
+    )];
+    let d = run(&yaml, &[s], false);
+    let (id, reason, fix) = broken(&d);
+    assert_eq!((id, reason), ("l2Owner", "InterfaceUnavailable"));
+    assert_eq!(link(&d, "l2Owner").summary, mine);
+    assert_eq!(
+        fix,
+        format!(
+            "bring the interface up on node {owner}, or change spec.interfaces of the L2Advertisement to interfaces node {owner} has (empty: the interface of the address's subnet)"
+        )
+    );
+}
+
 const BGP: &str = "
 ---
 apiVersion: ferrolb.io/v1beta1

@@ -30,6 +30,11 @@ use serde::{Deserialize, Serialize};
         json_path = ".status.conditions[?(@.type==\"InterfaceUnavailable\")].status"
     ),
     printcolumn(
+        name = "Strict ARP Off",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"StrictARPDisabled\")].status"
+    ),
+    printcolumn(
         name = "Age",
         type_ = "date",
         json_path = ".metadata.creationTimestamp"
@@ -45,8 +50,8 @@ pub struct SpeakerStatusStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node: Option<String>,
     /// Findings, each `True` while it holds (`AddressConflict`,
-    /// `InterfaceUnavailable`, ...); the message says what to change. None: nothing
-    /// found.
+    /// `InterfaceUnavailable`, `StrictARPDisabled`, `KubeProxyConfigUnreadable`);
+    /// the message says what to change. None: nothing found.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
