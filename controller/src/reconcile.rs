@@ -276,8 +276,17 @@ impl Reconciler {
             };
             let mut conditions = vec![cond];
             if let Some(a) = &assignment {
-                conditions
-                    .push(self.announced(&config, a, &existing, generation, now, &key, &mut out));
+                conditions.push(self.announced(
+                    snap,
+                    &config,
+                    svc,
+                    a,
+                    &existing,
+                    generation,
+                    now,
+                    &key,
+                    &mut out,
+                ));
             }
             out.services
                 .push(record(&key, assignment.as_ref(), conditions));
@@ -289,12 +298,16 @@ impl Reconciler {
         out
     }
 
-    /// The Announced condition of a Service holding `a`, and a `NotAdvertised`
-    /// Warning Event when it becomes (or changes while) false.
+    /// The Announced condition of a Service holding `a`, and a Warning Event when
+    /// it becomes (or changes while) false: `NotAdvertised` when no advertisement
+    /// selects the pool, else the reason no node may announce it
+    /// (`NoEligibleNode`, `NoReadyEndpoint`).
     #[allow(clippy::too_many_arguments)]
     fn announced(
         &self,
+        snap: &ClusterSnapshot,
         config: &Config,
+        svc: &Service,
         a: &Assignment,
         existing: &[Condition],
         generation: Option<i64>,
@@ -303,19 +316,44 @@ impl Reconciler {
         out: &mut Outcome,
     ) -> Condition {
         let pool = a.pool.to_string();
-        let l2 = config
+        let l2: Vec<String> = config
             .l2_advertisements
             .values()
-            .filter(|x| x.pools.contains(&pool));
-        let bgp = config
+            .filter(|x| x.pools.contains(&pool))
+            .map(|x| x.name.clone())
+            .collect();
+        let bgp: Vec<String> = config
             .bgp_advertisements
             .values()
-            .filter(|x| x.pools.contains(&pool));
-        let by: Vec<String> = l2
-            .map(|x| format!("L2Advertisement {}", x.name))
-            .chain(bgp.map(|x| format!("BGPAdvertisement {}", x.name)))
+            .filter(|x| x.pools.contains(&pool))
+            .map(|x| x.name.clone())
             .collect();
-        if !by.is_empty() {
+        let (reason, event_reason, msg) = if l2.is_empty() && bgp.is_empty() {
+            (
+                "NoAdvertisement".to_string(),
+                "NotAdvertised".to_string(),
+                format!(
+                    "{} assigned but never announced: no L2Advertisement or BGPAdvertisement selects IPAddressPool {pool}; create one with spec.ipAddressPools: [{pool}]",
+                    join(&a.ips)
+                ),
+            )
+        } else if let Some(link) = crate::diagnose::node_problem(snap, config, svc, &l2, &bgp) {
+            (
+                link.reason.clone(),
+                link.reason,
+                format!(
+                    "{} assigned but not announced: {}; {}",
+                    join(&a.ips),
+                    link.summary,
+                    link.fix.unwrap_or_default()
+                ),
+            )
+        } else {
+            let by: Vec<String> = l2
+                .iter()
+                .map(|x| format!("L2Advertisement {x}"))
+                .chain(bgp.iter().map(|x| format!("BGPAdvertisement {x}")))
+                .collect();
             let msg = format!("IPAddressPool {pool} is selected by {}", by.join(", "));
             return condition(
                 existing,
@@ -326,18 +364,14 @@ impl Reconciler {
                 now,
                 generation,
             );
-        }
-        let msg = format!(
-            "{} assigned but never announced: no L2Advertisement or BGPAdvertisement selects IPAddressPool {pool}; create one with spec.ipAddressPools: [{pool}]",
-            join(&a.ips)
-        );
+        };
         let repeated = existing
             .iter()
             .any(|c| c.type_ == ANNOUNCED && c.status == "False" && c.message == msg);
         if !repeated {
             out.events.push(event(
                 "Warning",
-                "NotAdvertised",
+                &event_reason,
                 msg.clone(),
                 "Service",
                 &key.namespace,
@@ -345,15 +379,7 @@ impl Reconciler {
                 now,
             ));
         }
-        condition(
-            existing,
-            ANNOUNCED,
-            false,
-            "NoAdvertisement",
-            msg,
-            now,
-            generation,
-        )
+        condition(existing, ANNOUNCED, false, &reason, msg, now, generation)
     }
 
     fn report_config_errors(&mut self, errors: &[ConfigError], now: Timestamp, out: &mut Outcome) {

@@ -134,8 +134,10 @@ pub async fn run(
         client.clone(),
         KubeWatchOptions {
             namespace: opts.namespace.clone(),
-            nodes: false,
-            endpoint_slices: false,
+            // The Announced condition says when no node may announce an address
+            // (node state, and ready endpoints for externalTrafficPolicy: Local).
+            nodes: true,
+            endpoint_slices: true,
         },
     )
     .await;

@@ -124,7 +124,7 @@ fn a_second_pass_over_its_own_output_changes_nothing_and_records_no_event() {
 
 #[test]
 fn exhaustion_and_bad_annotations_become_conditions_and_one_event_each() {
-    let pool = "apiVersion: ferrolb.io/v1beta1\nkind: IPAddressPool\nmetadata:\n  name: tiny\nspec:\n  addresses: [10.0.0.1]\n---\napiVersion: ferrolb.io/v1beta1\nkind: L2Advertisement\nmetadata:\n  name: l2\n";
+    let pool = "apiVersion: ferrolb.io/v1beta1\nkind: IPAddressPool\nmetadata:\n  name: tiny\nspec:\n  addresses: [10.0.0.1]\n---\napiVersion: ferrolb.io/v1beta1\nkind: L2Advertisement\nmetadata:\n  name: l2\n---\napiVersion: v1\nkind: Node\nmetadata:\n  name: n1\n";
     let svcs = "apiVersion: v1\nkind: Service\nmetadata:\n  name: a\n  creationTimestamp: 2026-01-01T00:00:00Z\nspec:\n  type: LoadBalancer\n  ports: [{port: 80}]\n\
 ---\napiVersion: v1\nkind: Service\nmetadata:\n  name: b\n  creationTimestamp: 2026-01-02T00:00:00Z\nspec:\n  type: LoadBalancer\n  ports: [{port: 80}]\n\
 ---\napiVersion: v1\nkind: Service\nmetadata:\n  name: c\n  annotations:\n    ferrolb.io/loadBalancerIPs: not-an-ip\nspec:\n  type: LoadBalancer\n\
@@ -392,6 +392,42 @@ fn an_address_no_advertisement_selects_is_reported_once_as_not_advertised() {
         "apiVersion: ferrolb.io/v1beta1\nkind: L2Advertisement\nmetadata: {name: l2, namespace: ferrolb-system}\n",
     )
     .unwrap();
+    // Advertised, but no node may announce it: the condition and one Event say why.
+    let nobody = rec.reconcile(&load(d.path()), now());
+    let c = &svc(&nobody, "web").conditions[1];
+    assert_eq!(
+        (c.status.as_str(), c.reason.as_str(), c.message.as_str()),
+        (
+            "False",
+            "NoNodes",
+            "10.0.0.8 assigned but not announced: no Node objects; register nodes (with the file source: add Node objects to the directory)"
+        )
+    );
+    assert_eq!(
+        nobody
+            .events
+            .iter()
+            .filter(|e| e.reason == "NoNodes" && e.type_ == "Warning")
+            .count(),
+        1
+    );
+    let node = |labels: &str| {
+        std::fs::write(
+            d.path().join("node.yaml"),
+            format!("apiVersion: v1\nkind: Node\nmetadata: {{name: n1, labels: {{{labels}}}}}\n"),
+        )
+        .unwrap();
+    };
+    node("node.kubernetes.io/exclude-from-external-load-balancers: ''");
+    let excluded = rec.reconcile(&load(d.path()), now());
+    let c = &svc(&excluded, "web").conditions[1];
+    assert_eq!((c.status.as_str(), c.reason.as_str()), ("False", "NoEligibleNode"));
+    assert!(
+        c.message.contains("exclude-from-external-load-balancers"),
+        "{}",
+        c.message
+    );
+    node("");
     let fixed = rec.reconcile(&load(d.path()), now());
     let c = &svc(&fixed, "web").conditions[1];
     assert_eq!(

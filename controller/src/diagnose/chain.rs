@@ -3,7 +3,10 @@
 
 use std::collections::BTreeSet;
 
+use ferrolb_crds::ClusterSnapshot;
+use ferrolb_crds::config::Config;
 use ferrolb_crds::services::ingress_ips;
+use k8s_openapi::api::core::v1::Service;
 use ferrolb_speaker::election::{l2_assignments, nodes_with_ready_endpoints};
 
 use super::allocation::address_link;
@@ -58,15 +61,7 @@ fn links(input: &Input<'_>, ns: &str, name: &str) -> Vec<Link> {
         speakers: input.speakers_complete.then_some(&running),
     };
     if !l2.is_empty() {
-        let ads = Ads {
-            kind: "L2Advertisement",
-            ads: config
-                .l2_advertisements
-                .values()
-                .filter(|a| l2.contains(&a.name))
-                .map(|a| (a.name.as_str(), a.node_selectors.as_slice()))
-                .collect(),
-        };
+        let ads = l2_ads(&config, &l2);
         let (link, _) = nodes_link("l2Nodes", &snap.nodes, &ads, &ctx, &key);
         let ok = link.status == Mark::Ok;
         out.push(link);
@@ -81,15 +76,7 @@ fn links(input: &Input<'_>, ns: &str, name: &str) -> Vec<Link> {
         }
     }
     if !bgp.is_empty() {
-        let ads = Ads {
-            kind: "BGPAdvertisement",
-            ads: config
-                .bgp_advertisements
-                .values()
-                .filter(|a| bgp.contains(&a.name))
-                .map(|a| (a.name.as_str(), a.node_selectors.as_slice()))
-                .collect(),
-        };
+        let ads = bgp_ads(&config, &bgp);
         let (link, announcing) = nodes_link("bgpNodes", &snap.nodes, &ads, &ctx, &key);
         let ok = link.status == Mark::Ok;
         out.push(link);
@@ -107,6 +94,68 @@ fn links(input: &Input<'_>, ns: &str, name: &str) -> Vec<Link> {
         ));
     }
     out
+}
+
+fn l2_ads<'a>(config: &'a Config, names: &[String]) -> Ads<'a> {
+    Ads {
+        kind: "L2Advertisement",
+        ads: config
+            .l2_advertisements
+            .values()
+            .filter(|a| names.contains(&a.name))
+            .map(|a| (a.name.as_str(), a.node_selectors.as_slice()))
+            .collect(),
+    }
+}
+
+fn bgp_ads<'a>(config: &'a Config, names: &[String]) -> Ads<'a> {
+    Ads {
+        kind: "BGPAdvertisement",
+        ads: config
+            .bgp_advertisements
+            .values()
+            .filter(|a| names.contains(&a.name))
+            .map(|a| (a.name.as_str(), a.node_selectors.as_slice()))
+            .collect(),
+    }
+}
+
+/// For a Service whose pool the L2Advertisements `l2` and BGPAdvertisements `bgp`
+/// select: the first mode in which no node may announce it (NotReady,
+/// NetworkUnavailable, the exclusion label, node selectors) or, with
+/// `externalTrafficPolicy: Local`, no node has a ready endpoint. Cluster state
+/// only, no speaker state: the controller sets the Service's Announced condition
+/// from it, and the same checks make `diagnose`'s node links.
+pub fn node_problem(
+    snap: &ClusterSnapshot,
+    config: &Config,
+    svc: &Service,
+    l2: &[String],
+    bgp: &[String],
+) -> Option<Link> {
+    let key = format!(
+        "{}/{}",
+        svc.metadata.namespace.as_deref().unwrap_or("default"),
+        svc.metadata.name.as_deref().unwrap_or_default()
+    );
+    let local = svc
+        .spec
+        .as_ref()
+        .and_then(|s| s.external_traffic_policy.as_deref())
+        == Some("Local");
+    let endpoints = local.then(|| nodes_with_ready_endpoints(snap, svc));
+    let ctx = Context {
+        endpoints: endpoints.as_ref(),
+        speakers: None,
+    };
+    [
+        (!l2.is_empty()).then(|| ("l2Nodes", l2_ads(config, l2))),
+        (!bgp.is_empty()).then(|| ("bgpNodes", bgp_ads(config, bgp))),
+    ]
+    .into_iter()
+    .flatten()
+    .map(|(id, ads)| nodes_link(id, &snap.nodes, &ads, &ctx, &key).0)
+    .find(|l| l.status == Mark::Broken)
 }
 
 /// The chain for Service `ns/name`.

@@ -18,7 +18,7 @@ use ferrolb_crds::ClusterSnapshot;
 use ferrolb_crds::source::status::SpeakerStatusFile;
 use serde::Serialize;
 
-pub use chain::diagnose;
+pub use chain::{diagnose, node_problem};
 
 /// What the diagnosis looks at.
 #[derive(Clone, Copy, Debug)]
@@ -31,9 +31,9 @@ pub struct Input<'a> {
     /// What the speakers report (announced Services, established peers,
     /// findings), one entry per node.
     pub speakers: &'a [SpeakerStatusFile],
-    /// Whether a node missing from `speakers` runs no speaker (file source with
-    /// status files). With the kube source only announcing nodes have status
-    /// objects, so absence proves nothing.
+    /// Whether a node missing from `speakers` runs no speaker: with the file
+    /// source, some speaker file exists; with the kube source, some `SpeakerStatus`
+    /// (every running speaker keeps one).
     pub speakers_complete: bool,
 }
 
