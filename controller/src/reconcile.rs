@@ -277,15 +277,7 @@ impl Reconciler {
             let mut conditions = vec![cond];
             if let Some(a) = &assignment {
                 conditions.push(self.announced(
-                    snap,
-                    &config,
-                    svc,
-                    a,
-                    &existing,
-                    generation,
-                    now,
-                    &key,
-                    &mut out,
+                    snap, &config, svc, a, &existing, generation, now, &key, &mut out,
                 ));
             }
             out.services

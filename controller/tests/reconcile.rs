@@ -421,7 +421,10 @@ fn an_address_no_advertisement_selects_is_reported_once_as_not_advertised() {
     node("node.kubernetes.io/exclude-from-external-load-balancers: ''");
     let excluded = rec.reconcile(&load(d.path()), now());
     let c = &svc(&excluded, "web").conditions[1];
-    assert_eq!((c.status.as_str(), c.reason.as_str()), ("False", "NoEligibleNode"));
+    assert_eq!(
+        (c.status.as_str(), c.reason.as_str()),
+        ("False", "NoEligibleNode")
+    );
     assert!(
         c.message.contains("exclude-from-external-load-balancers"),
         "{}",

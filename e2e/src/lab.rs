@@ -227,6 +227,24 @@ impl Lan {
         self.keep = true;
     }
 
+    /// The MACs that answered `count` ARP requests for `ip` from the client, one
+    /// entry per reply (lower case).
+    pub fn arping(&self, ip: &str, count: u32) -> anyhow::Result<Vec<String>> {
+        let count = count.to_string();
+        let out = self.exec(
+            &self.client,
+            &["arping", "-c", &count, "-W", "0.2", "-i", "eth0", ip],
+        )?;
+        Ok(String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| {
+                l.split_once(" from ")
+                    .and_then(|(_, r)| r.split_whitespace().next())
+                    .map(str::to_lowercase)
+            })
+            .collect())
+    }
+
     /// Runs a command in a namespace and returns its output (any exit status).
     pub fn exec(&self, ns: &str, args: &[&str]) -> anyhow::Result<Output> {
         Command::new("ip")

@@ -17,23 +17,6 @@ fn birdc(lan: &Lan, sock: &Path, args: &[&str]) -> String {
     lan.birdc(&lan.client, sock, args).unwrap()
 }
 
-fn arping(lan: &Lan, ip: &str) -> Vec<String> {
-    let out = lan
-        .exec(
-            &lan.client,
-            &["arping", "-c", "2", "-W", "0.2", "-i", "eth0", ip],
-        )
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| {
-            l.split_once(" from ")
-                .and_then(|(_, r)| r.split_whitespace().next())
-                .map(str::to_lowercase)
-        })
-        .collect()
-}
-
 #[test]
 fn each_bad_message_gets_the_right_notification_and_the_speaker_reconnects() {
     if let Some(why) = unavailable() {
@@ -170,7 +153,7 @@ fn each_bad_message_gets_the_right_notification_and_the_speaker_reconnects() {
     let protocols = birdc(&lan, &sock, &["show", "protocols", "all", "n1"]);
     assert!(protocols.contains("Established"), "{protocols}");
     assert!(birdc(&lan, &sock, &["show", "route", "protocol", "n1"]).contains("198.51.100.0/32"));
-    let macs = arping(&lan, VIP4);
+    let macs = lan.arping(VIP4, 2).unwrap();
     assert!(
         !macs.is_empty() && macs.iter().all(|m| *m == owner),
         "{macs:?} (owner {owner})"

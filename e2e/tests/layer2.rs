@@ -46,24 +46,6 @@ fn setup(dir: &Path) {
     .unwrap();
 }
 
-/// MACs that answered `arping` for `ip` from the client (one line per reply).
-fn arping(lan: &Lan, ip: &str) -> Vec<String> {
-    let out = lan
-        .exec(
-            &lan.client,
-            &["arping", "-c", "3", "-W", "0.2", "-i", "eth0", ip],
-        )
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| {
-            l.split_once(" from ")
-                .and_then(|(_, r)| r.split_whitespace().next())
-                .map(str::to_lowercase)
-        })
-        .collect()
-}
-
 /// MACs in neighbour advertisements `ndisc6` received for `ip`.
 fn ndisc6(lan: &Lan, ip: &str) -> Vec<String> {
     let out = lan
@@ -154,7 +136,7 @@ fn one_owner_answers_and_a_takeover_moves_the_clients_entry() {
     // Each address has exactly one responder, a node that reports the Service.
     // (Owners are elected per address, so IPv4 and IPv6 may sit on different nodes.)
     let replies = eventually(Duration::from_secs(10), "ARP replies for web", || {
-        Some(arping(&lan, VIP4)).filter(|r| !r.is_empty())
+        Some(lan.arping(VIP4, 3).unwrap()).filter(|r| !r.is_empty())
     })
     .unwrap();
     let v4_owners: BTreeSet<_> = replies.iter().collect();
@@ -172,17 +154,17 @@ fn one_owner_answers_and_a_takeover_moves_the_clients_entry() {
     assert_eq!(nas.iter().collect::<BTreeSet<_>>().len(), 1, "{nas:?}");
     let owner6 = node_of(&nas[0]).expect("a node's MAC");
     assert!(announces(owner6, "web"));
-    let local_replies = arping(&lan, LOCAL4);
+    let local_replies = lan.arping(LOCAL4, 3).unwrap();
     assert_eq!(
         local_replies.iter().collect::<BTreeSet<_>>(),
         BTreeSet::from([&macs[1]])
     );
     assert!(
-        arping(&lan, ORPHAN4).is_empty(),
+        lan.arping(ORPHAN4, 3).unwrap().is_empty(),
         "nobody answers for a Service without ready endpoints"
     );
     assert!(
-        arping(&lan, "10.77.0.209").is_empty(),
+        lan.arping("10.77.0.209", 3).unwrap().is_empty(),
         "nobody answers for an unassigned address"
     );
 
@@ -242,7 +224,7 @@ fn one_owner_answers_and_a_takeover_moves_the_clients_entry() {
     assert_ne!(new, owner4);
     assert!(announces(new, "web"));
     assert_eq!(
-        arping(&lan, VIP4).iter().collect::<BTreeSet<_>>(),
+        lan.arping(VIP4, 3).unwrap().iter().collect::<BTreeSet<_>>(),
         BTreeSet::from([&macs[new - 1]])
     );
 }

@@ -13,24 +13,6 @@ use ferrolb_e2e::lab::{Lan, binary, controller_once, eventually, unavailable};
 
 const VIP: &str = "10.77.0.200";
 
-/// MACs that answered `arping` for `ip` from the client.
-fn arping(lan: &Lan, ip: &str) -> BTreeSet<String> {
-    let out = lan
-        .exec(
-            &lan.client,
-            &["arping", "-c", "3", "-W", "0.2", "-i", "eth0", ip],
-        )
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| {
-            l.split_once(" from ")
-                .and_then(|(_, r)| r.split_whitespace().next())
-                .map(str::to_lowercase)
-        })
-        .collect()
-}
-
 fn read(d: &Path, f: &str) -> String {
     std::fs::read_to_string(d.join(f)).unwrap_or_default()
 }
@@ -185,7 +167,11 @@ fn ipvs_without_strict_arp_answers_from_every_node_and_is_reported() {
     );
 
     // On the wire: both kernels answer, so the client sees both MACs.
-    let seen = arping(&lan, VIP);
+    let seen = lan
+        .arping(VIP, 3)
+        .unwrap()
+        .into_iter()
+        .collect::<BTreeSet<_>>();
     let all: BTreeSet<String> = macs.iter().cloned().collect();
     assert_eq!(
         seen,
@@ -213,7 +199,10 @@ fn ipvs_without_strict_arp_answers_from_every_node_and_is_reported() {
         .unwrap_or_else(|| panic!("no speaker announces web\n{}", logs()));
     let _ = lan.exec(&lan.client, &["ip", "neigh", "flush", "all"]);
     assert_eq!(
-        arping(&lan, VIP),
+        lan.arping(VIP, 3)
+            .unwrap()
+            .into_iter()
+            .collect::<BTreeSet<_>>(),
         BTreeSet::from([macs[owner - 1].clone()]),
         "only the owner (n{owner}) answers with strictARP"
     );

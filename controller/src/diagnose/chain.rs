@@ -4,10 +4,10 @@
 use std::collections::BTreeSet;
 
 use ferrolb_crds::ClusterSnapshot;
-use ferrolb_crds::config::Config;
+use ferrolb_crds::config::{Config, Selector};
 use ferrolb_crds::services::ingress_ips;
-use k8s_openapi::api::core::v1::Service;
 use ferrolb_speaker::election::{l2_assignments, nodes_with_ready_endpoints};
+use k8s_openapi::api::core::v1::Service;
 
 use super::allocation::address_link;
 use super::links::{advertisement_link, bgp_peers_link, l2_owner_link, pool_link, service_link};
@@ -96,28 +96,34 @@ fn links(input: &Input<'_>, ns: &str, name: &str) -> Vec<Link> {
     out
 }
 
-fn l2_ads<'a>(config: &'a Config, names: &[String]) -> Ads<'a> {
+/// The advertisements of one kind named in `names`, with their node selectors.
+fn ads<'a>(
+    kind: &'static str,
+    all: impl Iterator<Item = (&'a str, &'a [Selector])>,
+    names: &[String],
+) -> Ads<'a> {
     Ads {
-        kind: "L2Advertisement",
-        ads: config
-            .l2_advertisements
-            .values()
-            .filter(|a| names.contains(&a.name))
-            .map(|a| (a.name.as_str(), a.node_selectors.as_slice()))
-            .collect(),
+        kind,
+        ads: all.filter(|(n, _)| names.iter().any(|x| x == n)).collect(),
     }
 }
 
+fn l2_ads<'a>(config: &'a Config, names: &[String]) -> Ads<'a> {
+    let all = config.l2_advertisements.values();
+    ads(
+        "L2Advertisement",
+        all.map(|a| (a.name.as_str(), a.node_selectors.as_slice())),
+        names,
+    )
+}
+
 fn bgp_ads<'a>(config: &'a Config, names: &[String]) -> Ads<'a> {
-    Ads {
-        kind: "BGPAdvertisement",
-        ads: config
-            .bgp_advertisements
-            .values()
-            .filter(|a| names.contains(&a.name))
-            .map(|a| (a.name.as_str(), a.node_selectors.as_slice()))
-            .collect(),
-    }
+    let all = config.bgp_advertisements.values();
+    ads(
+        "BGPAdvertisement",
+        all.map(|a| (a.name.as_str(), a.node_selectors.as_slice())),
+        names,
+    )
 }
 
 /// For a Service whose pool the L2Advertisements `l2` and BGPAdvertisements `bgp`
