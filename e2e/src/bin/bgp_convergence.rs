@@ -409,6 +409,16 @@ router bgp 64512\n bgp router-id {me}\n bgp log-neighbor-changes\n no bgp ebgp-r
             latency.push((newest.as_millisecond() - written.as_millisecond()) as f64);
         }
         self.lan.stop(h, "TERM")?;
+        // With FERROLB_LOG_LEVEL=ferrolb_crds=debug,ferrolb_speaker=debug the
+        // speaker logs where the time of each reload went.
+        let log = std::fs::read_to_string(dir.join("speaker-new.log")).unwrap_or_default();
+        for l in log.lines().filter(|l| {
+            l.contains("file source loaded")
+                || l.contains("file source compared")
+                || l.contains("planned")
+        }) {
+            eprintln!("{l}");
+        }
         for k in 0..5 {
             std::fs::remove_file(dir.join(format!("new{k}.yaml")))?;
         }
