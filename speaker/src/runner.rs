@@ -164,6 +164,7 @@ pub async fn run(
     let mut rescan = tokio::time::interval(opts.rescan);
     rescan.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
+        let t0 = std::time::Instant::now();
         let loaded = rx.borrow_and_update().clone();
         let ifaces = match interfaces::scan() {
             Ok(i) => i,
@@ -184,7 +185,9 @@ pub async fn run(
                 labels: Default::default(),
                 usable: false,
             });
+        let t_config = t0.elapsed();
         bgp.apply(&loaded.snapshot, &config, &opts.class, &me).await;
+        let t_bgp = t0.elapsed();
         // Membership says who is alive without waiting for the API server, but only
         // while this node reaches a majority; otherwise the Node objects alone decide
         // (and, when the API server is unreachable too, their last state: nothing new
@@ -200,6 +203,7 @@ pub async fn run(
         let alive = view.as_ref().filter(|v| v.quorum).map(|v| &v.alive);
         let (assignments, unannounced) =
             l2_assignments(&loaded.snapshot, &config, &opts.class, alive);
+        let t_l2 = t0.elapsed();
         if let Some(m) = &membership {
             let watch: BTreeSet<String> = assignments
                 .iter()
@@ -286,6 +290,7 @@ pub async fn run(
         if let (Some(m), Some(v)) = (&membership, &view) {
             m.handle.applied(v.generation);
         }
+        let t_plan = t0.elapsed();
         if last_status.as_ref() != Some(&p.status) {
             let before: BTreeSet<(String, String)> = last_status
                 .iter()
@@ -333,6 +338,14 @@ pub async fn run(
                 last_status = Some(p.status.clone());
             }
         }
+        tracing::debug!(
+            config_us = t_config.as_micros() as u64,
+            bgp_us = (t_bgp - t_config).as_micros() as u64,
+            l2_us = (t_l2 - t_bgp).as_micros() as u64,
+            plan_us = (t_plan - t_l2).as_micros() as u64,
+            status_us = (t0.elapsed() - t_plan).as_micros() as u64,
+            "planned"
+        );
         ready.send_replace(true);
         let woke = tokio::select! {
             c = rx.changed() => if c.is_err() { break } else { "snapshot" },
