@@ -31,6 +31,17 @@ pub fn unavailable() -> Option<String> {
     None
 }
 
+/// Whether a network test must skip here (not root): says so loudly (`SKIPPED:`) first.
+pub fn skipped() -> bool {
+    match unavailable() {
+        Some(why) => {
+            println!("SKIPPED: {why}");
+            true
+        }
+        None => false,
+    }
+}
+
 /// The workspace's built binaries (`cargo test --workspace` builds them all):
 /// beside this executable, or one level up for test binaries in `deps/`.
 pub fn binary(name: &str) -> anyhow::Result<PathBuf> {

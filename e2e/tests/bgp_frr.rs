@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use ferrolb_e2e::lab::{Lan, controller_once, eventually, unavailable};
+use ferrolb_e2e::lab::{Lan, controller_once, eventually, skipped};
 use serde_json::Value;
 
 const BGPD: &str = "/usr/lib/frr/bgpd";
@@ -74,8 +74,7 @@ fn dump(lan: &Lan, dir: &Path) -> String {
 }
 
 fn skip() -> bool {
-    if let Some(why) = unavailable() {
-        println!("SKIPPED: {why}");
+    if skipped() {
         return true;
     }
     assert!(

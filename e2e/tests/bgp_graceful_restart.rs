@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use ferrolb_e2e::lab::{Lan, controller_once, eventually, unavailable};
+use ferrolb_e2e::lab::{Lan, controller_once, eventually, skipped};
 
 const ROUTE: &str = "198.51.100.0/32";
 
@@ -98,17 +98,9 @@ fn start(gr: bool) -> Run {
     run
 }
 
-fn skip() -> bool {
-    if let Some(why) = unavailable() {
-        println!("SKIPPED: {why}");
-        return true;
-    }
-    false
-}
-
 #[test]
 fn bird_keeps_our_route_stale_while_the_speaker_restarts_and_refreshes_it_after_end_of_rib() {
-    if skip() {
+    if skipped() {
         return;
     }
     let mut run = start(true);
@@ -185,7 +177,7 @@ fn bird_log(run: &Run) -> String {
 
 #[test]
 fn without_graceful_restart_the_route_goes_when_the_speaker_dies() {
-    if skip() {
+    if skipped() {
         return;
     }
     let run = start(false);

@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use ferrolb_e2e::lab::{Lan, controller_once, eventually, unavailable};
+use ferrolb_e2e::lab::{Lan, controller_once, eventually, skipped};
 
 const V4: &str = "198.51.100.0/32";
 const V6: &str = "2001:db8:77::/128";
@@ -108,17 +108,9 @@ fn start(family: &str, extra: &str, before: impl FnOnce(&Lan)) -> Run {
     Run { lan, dir, sock }
 }
 
-fn skip() -> bool {
-    if let Some(why) = unavailable() {
-        println!("SKIPPED: {why}");
-        return true;
-    }
-    false
-}
-
 #[test]
 fn an_ipv4_session_carries_our_ipv6_route_with_the_nodes_ipv6_next_hop() {
-    if skip() {
+    if skipped() {
         return;
     }
     let run = start("v4", "", |_| {});
@@ -166,7 +158,7 @@ fn an_ipv4_session_carries_our_ipv6_route_with_the_nodes_ipv6_next_hop() {
 
 #[test]
 fn an_ipv6_session_carries_our_ipv4_route_with_the_nodes_ipv4_next_hop() {
-    if skip() {
+    if skipped() {
         return;
     }
     let run = start("v6", "", |_| {});
@@ -181,7 +173,7 @@ fn an_ipv6_session_carries_our_ipv4_route_with_the_nodes_ipv4_next_hop() {
 
 #[test]
 fn disable_mp_keeps_the_session_to_its_own_family() {
-    if skip() {
+    if skipped() {
         return;
     }
     let run = start("v4", ", disableMP: true", |_| {});
@@ -208,7 +200,7 @@ fn disable_mp_keeps_the_session_to_its_own_family() {
 
 #[test]
 fn without_an_ipv6_address_on_the_session_interface_ipv6_is_withheld_and_logged_once() {
-    if skip() {
+    if skipped() {
         return;
     }
     let run = start("v4", "", |lan| {

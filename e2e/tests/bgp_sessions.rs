@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use ferrolb_e2e::lab::{Lan, controller_once, eventually, unavailable};
+use ferrolb_e2e::lab::{Lan, controller_once, eventually, skipped};
 
 const ROUTE: &str = "198.51.100.0/32";
 
@@ -24,14 +24,6 @@ fn config(dir: &Path, peer: &str) {
     .unwrap();
 }
 
-fn skip() -> bool {
-    if let Some(why) = unavailable() {
-        println!("SKIPPED: {why}");
-        return true;
-    }
-    false
-}
-
 fn dump(lan: &Lan, ns: &str, dir: &Path, sock: &Path) -> String {
     format!(
         "--- bird\n{}\n{}\n--- bird log\n{}\n--- speaker\n{}",
@@ -46,7 +38,7 @@ fn dump(lan: &Lan, ns: &str, dir: &Path, sock: &Path) -> String {
 
 #[test]
 fn ebgp_multihop_reaches_a_peer_behind_a_router_that_ttl_1_does_not() {
-    if skip() {
+    if skipped() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -116,7 +108,7 @@ fn ebgp_multihop_reaches_a_peer_behind_a_router_that_ttl_1_does_not() {
 
 #[test]
 fn a_two_byte_asn_session_with_a_peer_without_4_byte_as_support() {
-    if skip() {
+    if skipped() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
