@@ -9,3 +9,4 @@ pub mod reconcile;
 pub mod run_file;
 pub mod run_kube;
 pub mod service;
+pub mod speakers;

@@ -10,6 +10,7 @@ use ferrolb_controller::metrics::Metrics;
 use ferrolb_controller::{run_file, run_kube};
 use ferrolb_crds::annotations::DEFAULT_LOAD_BALANCER_CLASS;
 use ferrolb_crds::serve::{Endpoints, serve};
+use k8s_openapi::jiff::SignedDuration;
 use prometheus_client::registry::Registry;
 use tokio::sync::watch;
 
@@ -91,6 +92,10 @@ struct Args {
     /// This replica's identity in the Lease (the pod name).
     #[arg(long, env = "POD_NAME")]
     identity: Option<String>,
+    /// Seconds a node may run no speaker, or a BGP session stay down, before the
+    /// Services concerned get `ferrolb.io/Announced=False` (NoSpeaker, PeersDown).
+    #[arg(long, default_value_t = 60, env = "FERROLB_SPEAKER_GRACE_SECONDS")]
+    speaker_grace_seconds: u32,
     /// Log filter, e.g. `info` or `ferrolb_controller=debug`.
     #[arg(long, default_value = "info", env = "FERROLB_LOG_LEVEL")]
     log_level: String,
@@ -143,6 +148,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         server = Some(task);
     }
     let shutdown = ferrolb_crds::process::shutdown_signal();
+    let grace = SignedDuration::from_secs(i64::from(args.speaker_grace_seconds));
     let result = match args.source {
         SourceKind::File => {
             let dir = args
@@ -153,6 +159,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 dir,
                 args.load_balancer_class.clone(),
                 args.once,
+                grace,
                 metrics,
                 ready_tx,
                 shutdown,
@@ -170,6 +177,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 namespace: args.namespace.clone(),
                 lease_name: args.lease_name.clone(),
                 identity,
+                speaker_grace: grace,
             };
             run_kube::run(opts, metrics, ready_tx, shutdown).await
         }

@@ -8,15 +8,18 @@ use std::net::IpAddr;
 use ferrolb_crds::ClusterSnapshot;
 use ferrolb_crds::annotations::IP_ALLOCATED_FROM_POOL;
 use ferrolb_crds::config::{Config, ConfigError, Pool};
-use ferrolb_crds::source::status::{EventRecord, ObjectRef, PoolStatusRecord, ServiceStatusRecord};
+use ferrolb_crds::source::status::{
+    EventRecord, ObjectRef, PoolStatusRecord, ServiceStatusRecord, SpeakerStatusFile,
+};
 use ferrolb_crds::v1beta1::IPAddressPoolStatus;
 use k8s_openapi::api::core::v1::{LoadBalancerIngress, LoadBalancerStatus, Service};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
-use k8s_openapi::jiff::Timestamp;
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
 
 use crate::allocator::{Allocator, Assignment, ServiceKey};
 use crate::conditions::condition;
 use crate::service;
+use crate::speakers::{SpeakerTracker, Verdicts};
 
 /// Condition type on Services: whether FerroLB gave the Service its addresses.
 pub const ADDRESS_ASSIGNED: &str = "ferrolb.io/AddressAssigned";
@@ -43,7 +46,15 @@ pub struct Outcome {
     pub config_errors: Vec<ConfigError>,
     /// Number of Services without an address because of an error.
     pub failures: usize,
+    /// When to pass again though nothing changed: a speaker missing or a BGP
+    /// session down is reported only once it has lasted the grace period.
+    pub recheck_at: Option<Timestamp>,
 }
+
+/// Warning Events about one reason for not announcing, per pass: a router down
+/// or a DaemonSet not scheduled concerns every Service at once, and thousands of
+/// Events would bury the rest (the condition is on every Service regardless).
+const ANNOUNCE_EVENTS_PER_REASON: usize = 20;
 
 /// The controller's state between passes.
 #[derive(Debug)]
@@ -54,6 +65,7 @@ pub struct Reconciler {
     pools: Option<BTreeMap<String, Pool>>,
     reported: BTreeSet<String>,
     pool_conditions: BTreeMap<String, Vec<Condition>>,
+    speakers: SpeakerTracker,
 }
 
 fn event(
@@ -110,7 +122,15 @@ impl Reconciler {
             pools: None,
             reported: BTreeSet::new(),
             pool_conditions: BTreeMap::new(),
+            speakers: SpeakerTracker::default(),
         }
+    }
+
+    /// Waits `grace` before a missing speaker or a down BGP session makes a
+    /// Service's Announced condition false (default [`crate::speakers::DEFAULT_GRACE`]).
+    pub fn with_speaker_grace(mut self, grace: SignedDuration) -> Self {
+        self.speakers = SpeakerTracker::new(grace);
+        self
     }
 
     /// The allocator (for metrics).
@@ -118,10 +138,24 @@ impl Reconciler {
         &self.allocator
     }
 
-    /// One pass over the snapshot.
+    /// One pass over the snapshot, knowing nothing of the speakers.
     pub fn reconcile(&mut self, snap: &ClusterSnapshot, now: Timestamp) -> Outcome {
+        self.reconcile_with(snap, None, now)
+    }
+
+    /// One pass over the snapshot and what the speakers report of themselves
+    /// (`None`: unknown; see `Loaded::speakers`).
+    pub fn reconcile_with(
+        &mut self,
+        snap: &ClusterSnapshot,
+        speakers: Option<&[SpeakerStatusFile]>,
+        now: Timestamp,
+    ) -> Outcome {
         let mut out = Outcome::default();
         let (config, errors) = snap.config();
+        let verdicts = self.speakers.judge(&snap.nodes, &config, speakers, now);
+        out.recheck_at = verdicts.recheck_at;
+        let mut announce_events: BTreeMap<String, usize> = BTreeMap::new();
         self.report_config_errors(&errors, now, &mut out);
         let evicted = self.update_pools(&config);
 
@@ -276,102 +310,34 @@ impl Reconciler {
             };
             let mut conditions = vec![cond];
             if let Some(a) = &assignment {
-                conditions.push(self.announced(
-                    snap, &config, svc, a, &existing, generation, now, &key, &mut out,
-                ));
+                let (c, ev) = announced(snap, &config, &verdicts, svc, a, &existing, now);
+                conditions.push(c);
+                if let Some(ev) = ev {
+                    let n = announce_events.entry(ev.reason.clone()).or_default();
+                    *n += 1;
+                    if *n <= ANNOUNCE_EVENTS_PER_REASON {
+                        out.events.push(ev);
+                    }
+                }
             }
             out.services
                 .push(record(&key, assignment.as_ref(), conditions));
         }
         out.services
             .sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+        for (reason, n) in announce_events {
+            if n > ANNOUNCE_EVENTS_PER_REASON {
+                tracing::warn!(
+                    reason = %reason,
+                    services = n,
+                    events = ANNOUNCE_EVENTS_PER_REASON,
+                    "many Services are not announced for the same reason; Events recorded for the first ones only, every Service has the condition"
+                );
+            }
+        }
         out.pools = self.pool_status(snap, &errors, now);
         out.config_errors = errors;
         out
-    }
-
-    /// The Announced condition of a Service holding `a`, and a Warning Event when
-    /// it becomes (or changes while) false: `NotAdvertised` when no advertisement
-    /// selects the pool, else the reason no node may announce it
-    /// (`NoEligibleNode`, `NoReadyEndpoint`).
-    #[allow(clippy::too_many_arguments)]
-    fn announced(
-        &self,
-        snap: &ClusterSnapshot,
-        config: &Config,
-        svc: &Service,
-        a: &Assignment,
-        existing: &[Condition],
-        generation: Option<i64>,
-        now: Timestamp,
-        key: &ServiceKey,
-        out: &mut Outcome,
-    ) -> Condition {
-        let pool = a.pool.to_string();
-        let l2: Vec<String> = config
-            .l2_advertisements
-            .values()
-            .filter(|x| x.pools.contains(&pool))
-            .map(|x| x.name.clone())
-            .collect();
-        let bgp: Vec<String> = config
-            .bgp_advertisements
-            .values()
-            .filter(|x| x.pools.contains(&pool))
-            .map(|x| x.name.clone())
-            .collect();
-        let (reason, event_reason, msg) = if l2.is_empty() && bgp.is_empty() {
-            (
-                "NoAdvertisement".to_string(),
-                "NotAdvertised".to_string(),
-                format!(
-                    "{} assigned but never announced: no L2Advertisement or BGPAdvertisement selects IPAddressPool {pool}; create one with spec.ipAddressPools: [{pool}]",
-                    join(&a.ips)
-                ),
-            )
-        } else if let Some(link) = crate::diagnose::node_problem(snap, config, svc, &l2, &bgp) {
-            (
-                link.reason.clone(),
-                link.reason,
-                format!(
-                    "{} assigned but not announced: {}; {}",
-                    join(&a.ips),
-                    link.summary,
-                    link.fix.unwrap_or_default()
-                ),
-            )
-        } else {
-            let by: Vec<String> = l2
-                .iter()
-                .map(|x| format!("L2Advertisement {x}"))
-                .chain(bgp.iter().map(|x| format!("BGPAdvertisement {x}")))
-                .collect();
-            let msg = format!("IPAddressPool {pool} is selected by {}", by.join(", "));
-            return condition(
-                existing,
-                ANNOUNCED,
-                true,
-                "Advertised",
-                msg,
-                now,
-                generation,
-            );
-        };
-        let repeated = existing
-            .iter()
-            .any(|c| c.type_ == ANNOUNCED && c.status == "False" && c.message == msg);
-        if !repeated {
-            out.events.push(event(
-                "Warning",
-                &event_reason,
-                msg.clone(),
-                "Service",
-                &key.namespace,
-                &key.name,
-                now,
-            ));
-        }
-        condition(existing, ANNOUNCED, false, &reason, msg, now, generation)
     }
 
     fn report_config_errors(&mut self, errors: &[ConfigError], now: Timestamp, out: &mut Outcome) {
@@ -492,6 +458,94 @@ impl Reconciler {
         }
         out
     }
+}
+
+/// The Announced condition of a Service holding `a`, and a Warning Event when it
+/// becomes (or changes while) false: `NotAdvertised` when no advertisement selects
+/// the pool, else the reason no node may announce it (`NoEligibleNode`,
+/// `NoReadyEndpoint`, `NoSpeaker`) or no BGP session carries it (`NoPeer`,
+/// `PeersDown`).
+fn announced(
+    snap: &ClusterSnapshot,
+    config: &Config,
+    speakers: &Verdicts,
+    svc: &Service,
+    a: &Assignment,
+    existing: &[Condition],
+    now: Timestamp,
+) -> (Condition, Option<EventRecord>) {
+    let generation = svc.metadata.generation;
+    let key = service::key(svc);
+    let pool = a.pool.to_string();
+    let l2: Vec<String> = config
+        .l2_advertisements
+        .values()
+        .filter(|x| x.pools.contains(&pool))
+        .map(|x| x.name.clone())
+        .collect();
+    let bgp: Vec<String> = config
+        .bgp_advertisements
+        .values()
+        .filter(|x| x.pools.contains(&pool))
+        .map(|x| x.name.clone())
+        .collect();
+    let problem = crate::diagnose::node_problem(snap, config, svc, &pool, (&l2, &bgp), speakers);
+    let (reason, event_reason, msg) = if l2.is_empty() && bgp.is_empty() {
+        (
+            "NoAdvertisement".to_string(),
+            "NotAdvertised".to_string(),
+            format!(
+                "{} assigned but never announced: no L2Advertisement or BGPAdvertisement selects IPAddressPool {pool}; create one with spec.ipAddressPools: [{pool}]",
+                join(&a.ips)
+            ),
+        )
+    } else if let Some(link) = problem {
+        (
+            link.reason.clone(),
+            link.reason,
+            format!(
+                "{} assigned but not announced: {}; {}",
+                join(&a.ips),
+                link.summary,
+                link.fix.unwrap_or_default()
+            ),
+        )
+    } else {
+        let by: Vec<String> = l2
+            .iter()
+            .map(|x| format!("L2Advertisement {x}"))
+            .chain(bgp.iter().map(|x| format!("BGPAdvertisement {x}")))
+            .collect();
+        let msg = format!("IPAddressPool {pool} is selected by {}", by.join(", "));
+        let c = condition(
+            existing,
+            ANNOUNCED,
+            true,
+            "Advertised",
+            msg,
+            now,
+            generation,
+        );
+        return (c, None);
+    };
+    let repeated = existing
+        .iter()
+        .any(|c| c.type_ == ANNOUNCED && c.status == "False" && c.message == msg);
+    let ev = (!repeated).then(|| {
+        event(
+            "Warning",
+            &event_reason,
+            msg.clone(),
+            "Service",
+            &key.namespace,
+            &key.name,
+            now,
+        )
+    });
+    (
+        condition(existing, ANNOUNCED, false, &reason, msg, now, generation),
+        ev,
+    )
 }
 
 fn record(

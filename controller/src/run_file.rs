@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use ferrolb_crds::source::status::{PoolStatusRecord, ServiceStatusRecord};
 use ferrolb_crds::source::{FileSource, Loaded, SnapshotSource, SourceError};
-use k8s_openapi::jiff::Timestamp;
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use tokio::sync::watch;
 
 use crate::metrics::Metrics;
@@ -44,7 +44,11 @@ fn pass(
         tracing::warn!(error = %e, "source");
     }
     let t = Instant::now();
-    let out = rec.reconcile(&loaded.snapshot, Timestamp::now());
+    let out = rec.reconcile_with(
+        &loaded.snapshot,
+        loaded.speakers.as_deref(),
+        Timestamp::now(),
+    );
     metrics.observe(&out, rec.allocator(), t.elapsed());
     for e in &out.events {
         tracing::info!(
@@ -59,17 +63,32 @@ fn pass(
     Ok(out)
 }
 
+/// Sleeps until `at`, or forever when there is nothing to recheck.
+pub(crate) async fn recheck(at: Option<Timestamp>) {
+    match at {
+        Some(at) => {
+            // Past already: a negative duration converts to none, i.e. no wait.
+            let wait = Timestamp::now().duration_until(at);
+            tokio::time::sleep(wait.try_into().unwrap_or_default()).await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
 /// Runs one pass and returns (`--once`), or runs until `shutdown` fires.
+/// `speaker_grace`: how long a speaker may be missing, or a BGP session down,
+/// before the Services concerned say so (a single `--once` pass never does).
 pub async fn run(
     dir: PathBuf,
     class: String,
     once: bool,
+    speaker_grace: SignedDuration,
     metrics: Arc<Metrics>,
     ready: watch::Sender<bool>,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    let source = FileSource::new(&dir);
-    let mut rec = Reconciler::new(class);
+    let source = FileSource::new(&dir).with_speakers();
+    let mut rec = Reconciler::new(class).with_speaker_grace(speaker_grace);
     let mut writer = Writer {
         source: source.clone(),
         services: source.read_services().ok().map(|f| f.services),
@@ -90,13 +109,18 @@ pub async fn run(
     let mut rx = watch.snapshots();
     loop {
         let loaded = rx.borrow_and_update().clone();
-        if let Err(e) = pass(&mut rec, &loaded, &mut writer, &metrics) {
-            // Nothing written this time; the next change (or our retry) tries again.
-            tracing::error!(error = %e, "cannot write status; trying again on the next change");
-        }
+        let at = match pass(&mut rec, &loaded, &mut writer, &metrics) {
+            Ok(out) => out.recheck_at,
+            Err(e) => {
+                // Nothing written this time; the next change (or our retry) tries again.
+                tracing::error!(error = %e, "cannot write status; trying again on the next change");
+                None
+            }
+        };
         ready.send_replace(true);
         tokio::select! {
             changed = rx.changed() => if changed.is_err() { return Ok(()) },
+            _ = recheck(at) => {}
             _ = shutdown.changed() => return Ok(()),
         }
     }

@@ -12,7 +12,7 @@ use ferrolb_crds::source::SnapshotSource;
 use ferrolb_crds::source::kube::{KubeSink, KubeWatchOptions, watch_cluster};
 use ferrolb_crds::source::status::{PoolStatusRecord, ServiceStatusRecord};
 use k8s_openapi::api::core::v1::Service;
-use k8s_openapi::jiff::Timestamp;
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::Client;
 use tokio::sync::watch;
 
@@ -31,6 +31,9 @@ pub struct KubeOptions {
     pub lease_name: String,
     /// This replica's identity (pod name).
     pub identity: String,
+    /// How long a speaker may be missing, or a BGP session down, before the
+    /// Services concerned say so.
+    pub speaker_grace: SignedDuration,
 }
 
 /// Whether the API server's copy of the Service differs from what we would write.
@@ -138,6 +141,9 @@ pub async fn run(
             // (node state, and ready endpoints for externalTrafficPolicy: Local).
             nodes: true,
             endpoint_slices: true,
+            // ... and when no speaker runs on the eligible nodes, or every BGP
+            // session of the announcing nodes is down.
+            speakers: true,
         },
     )
     .await;
@@ -147,12 +153,16 @@ pub async fn run(
         COMPONENT,
         Some(opts.identity.clone()),
     );
-    let mut rec = Reconciler::new(opts.class.clone());
+    let mut rec = Reconciler::new(opts.class.clone()).with_speaker_grace(opts.speaker_grace);
     let mut rx = cluster.snapshots();
     let result = loop {
         let loaded = rx.borrow_and_update().clone();
         let t = Instant::now();
-        let out = rec.reconcile(&loaded.snapshot, Timestamp::now());
+        let out = rec.reconcile_with(
+            &loaded.snapshot,
+            loaded.speakers.as_deref(),
+            Timestamp::now(),
+        );
         metrics.observe(&out, rec.allocator(), t.elapsed());
         let (services, pools) = changes(&loaded.snapshot, &out);
         for r in &services {
@@ -173,6 +183,7 @@ pub async fn run(
         ready.send_replace(true);
         tokio::select! {
             c = rx.changed() => if c.is_err() { break Ok(()) },
+            _ = crate::run_file::recheck(out.recheck_at) => {}
             _ = leader.wait_for(|l| !*l) => break Err(anyhow::anyhow!("lost the leader lease; exiting so that another replica takes over")),
             _ = shutdown.changed() => break Ok(()),
         }

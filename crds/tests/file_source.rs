@@ -466,3 +466,73 @@ fn a_cached_load_equals_a_fresh_one_after_every_kind_of_change() {
         .collect();
     assert_eq!(names, ["c", "d"]);
 }
+
+#[tokio::test]
+async fn the_controller_view_reads_speaker_heads_and_wakes_on_their_changes() {
+    use ferrolb_crds::v1beta1::{BGPSessionStateStatus, ServiceBGPStatusStatus};
+    let dir = tempfile::tempdir().unwrap();
+    let plain = FileSource::new(dir.path());
+    let view = FileSource::new(dir.path()).with_speakers();
+    // No speaker file at all: nothing is known (None), not "no speakers".
+    assert_eq!(view.load().unwrap().speakers, None);
+    let w = view.watch().unwrap();
+    let mut rx = w.snapshots();
+    rx.borrow_and_update();
+    let session = |state: &str| BGPSessionStateStatus {
+        node: Some("n1".into()),
+        peer: Some("router".into()),
+        bgp_status: Some(state.into()),
+        ..Default::default()
+    };
+    let st = SpeakerStatusFile {
+        node: "n1".into(),
+        bgp: vec![ServiceBGPStatusStatus {
+            node: Some("n1".into()),
+            service_name: Some("web".into()),
+            service_namespace: Some("default".into()),
+            ..Default::default()
+        }],
+        sessions: vec![session("Active")],
+        ..Default::default()
+    };
+    plain.write_speaker_sync(&st).unwrap();
+    tokio::time::timeout(Duration::from_secs(20), rx.changed())
+        .await
+        .expect("a speaker file wakes the controller's view")
+        .unwrap();
+    let heads = rx.borrow_and_update().speakers.clone().unwrap();
+    // The per-Service entries are not read: only node, findings and sessions.
+    assert_eq!(
+        heads,
+        [SpeakerStatusFile {
+            bgp: vec![],
+            ..st.clone()
+        }]
+    );
+    plain
+        .write_speaker_sync(&SpeakerStatusFile {
+            sessions: vec![session("Established")],
+            ..st
+        })
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(20), rx.changed())
+        .await
+        .expect("a changed speaker file wakes it again")
+        .unwrap();
+    let heads = rx.borrow_and_update().speakers.clone().unwrap();
+    assert_eq!(heads[0].sessions, [session("Established")]);
+    // A speaker's own view (without speakers) never reads them.
+    assert_eq!(plain.load().unwrap().speakers, None);
+    // A bad speaker file is named, and counts as no speaker there.
+    std::fs::write(dir.path().join("status/speaker-n2.yaml"), "node: [").unwrap();
+    let loaded = view.load().unwrap();
+    assert_eq!(loaded.speakers.unwrap().len(), 1);
+    assert!(
+        loaded
+            .errors
+            .iter()
+            .any(|e| e.to_string().contains("speaker-n2.yaml")),
+        "{:?}",
+        loaded.errors
+    );
+}

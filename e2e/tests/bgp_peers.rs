@@ -213,10 +213,11 @@ fn ibgp_over_ipv6_with_md5_carries_local_pref_and_survives_a_peer_restart() {
         .unwrap();
     let dump = |lan: &Lan| {
         format!(
-            "--- bird\n{}\n--- bird log\n{}\n--- speaker\n{}",
+            "--- bird\n{}\n--- bird log\n{}\n--- speaker\n{}\n--- controller\n{}",
             birdc(lan, &sock, &["show", "protocols", "all", "n1"]),
             std::fs::read_to_string(dir.path().join("bird.log")).unwrap_or_default(),
-            std::fs::read_to_string(dir.path().join("speaker.log")).unwrap_or_default()
+            std::fs::read_to_string(dir.path().join("speaker.log")).unwrap_or_default(),
+            std::fs::read_to_string(dir.path().join("controller.log")).unwrap_or_default()
         )
     };
     let route = eventually(
@@ -247,9 +248,47 @@ fn ibgp_over_ipv6_with_md5_carries_local_pref_and_survives_a_peer_restart() {
         birdc(&lan, &sock, &["show", "protocols", "all", "n1"]).contains("Neighbor AS:      64500")
     );
 
-    // The router restarts: the speaker reconnects and the route comes back.
+    // From here on the controller runs on, reading the speaker's session state.
+    let client = lan.client.clone();
+    let d = dir.path().to_str().unwrap();
+    lan.spawn(
+        &client,
+        &binary("ferrolb-controller").unwrap(),
+        &[
+            "--source",
+            "file",
+            "--dir",
+            d,
+            "--metrics-address",
+            "",
+            "--speaker-grace-seconds",
+            "1",
+        ],
+        &dir.path().join("controller.log"),
+    )
+    .unwrap();
+    let reason = |lan: &Lan, want: &str| {
+        eventually(
+            Duration::from_secs(30),
+            &format!("web6's Announced condition to be {want}"),
+            || announced(dir.path(), "web6").filter(|(r, _)| r == want),
+        )
+        .unwrap_or_else(|e| panic!("{e}\n{}", dump(lan)))
+    };
+    reason(&lan, "Advertised");
+
+    // The router goes away: once the session has been down for the grace period,
+    // the Service says so, naming the node and the peer.
     lan.stop(bird, "KILL").unwrap();
     let _ = std::fs::remove_file(&sock);
+    let (_, message) = reason(&lan, "PeersDown");
+    assert!(
+        message.contains("every BGP session of the announcing nodes is down (n1 to rr)"),
+        "{message}"
+    );
+
+    // The router restarts: the speaker reconnects, the route comes back, and so
+    // does the condition.
     let (sock2, _) = start_bird(&mut lan, dir.path(), &protocols);
     assert_eq!(sock2, sock);
     eventually(
@@ -263,6 +302,20 @@ fn ibgp_over_ipv6_with_md5_carries_local_pref_and_survives_a_peer_restart() {
         },
     )
     .unwrap_or_else(|e| panic!("{e}\n{}", dump(&lan)));
+    reason(&lan, "Advertised");
+}
+
+/// (reason, message) of a Service's Announced condition in `status/services.yaml`.
+fn announced(dir: &Path, name: &str) -> Option<(String, String)> {
+    let file = ferrolb_crds::source::FileSource::new(dir)
+        .read_services()
+        .ok()?;
+    let svc = file.services.into_iter().find(|s| s.name == name)?;
+    let c = svc
+        .conditions
+        .into_iter()
+        .find(|c| c.type_ == "ferrolb.io/Announced")?;
+    Some((c.reason, c.message))
 }
 
 #[test]

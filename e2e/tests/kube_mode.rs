@@ -258,3 +258,124 @@ fn speaker_in_kube_mode_applies_its_speaker_status_and_session_state() {
         json!([{"apiVersion": "v1", "kind": "Pod", "name": "ferrolb-speaker-abcde", "uid": "5a3c1f00-0000-4000-8000-00000000beef"}])
     );
 }
+
+fn session_state(node: &str, peer: &str, state: &str) -> Value {
+    json!({"apiVersion": "ferrolb.io/v1beta1", "kind": "BGPSessionState", "metadata": {"name": format!("{node}-{peer}"), "namespace": NS},
+        "spec": {}, "status": {"node": node, "peer": peer, "peerAddress": "192.0.2.254", "bgpStatus": state}})
+}
+
+/// The controller in kube mode on a BGP cluster of n1 and n2 where only n1 runs a
+/// speaker, its session to `tor` in `state`: the Announced condition it applies
+/// to Service web, and the reasons of the Events it records (once `events` are).
+fn controller_announced(state: &str, events: usize) -> (Value, Vec<String>) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut service = web("192.0.2.9", "routed");
+    service["status"] = json!({});
+    let api = FakeApi::start(vec![
+        ferrolb(
+            "IPAddressPool",
+            "routed",
+            json!({"addresses": ["192.0.2.8/29"]}),
+        ),
+        ferrolb("BGPAdvertisement", "routed", json!({})),
+        ferrolb(
+            "BGPPeer",
+            "tor",
+            json!({"myASN": 64512, "peerASN": 64513, "peerAddress": "192.0.2.254"}),
+        ),
+        node("n1", "198.51.100.1", json!({})),
+        node("n2", "198.51.100.2", json!({})),
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}}),
+        service,
+        speaker_status("n1", json!([])),
+        session_state("n1", "tor", state),
+        // A gone speaker's session: no SpeakerStatus for n2, so it does not count.
+        session_state("n2", "tor", "Established"),
+    ])
+    .unwrap();
+    let mut child = Command::new(binary("ferrolb-controller").unwrap())
+        .args([
+            "--source",
+            "kube",
+            "--namespace",
+            NS,
+            "--metrics-address",
+            "",
+            "--speaker-grace-seconds",
+            "0",
+        ])
+        .env("KUBECONFIG", api.kubeconfig(dir.path()).unwrap())
+        .env("POD_NAME", "ferrolb-controller-abcde")
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status_path = "/api/v1/namespaces/default/services/web/status";
+    let result = eventually(
+        Duration::from_secs(20),
+        "the Service status with its Announced condition",
+        || {
+            let reqs = api.requests();
+            let posted = reqs.iter().filter(|r| r.path.ends_with("/events")).count();
+            if posted < events {
+                return None;
+            }
+            reqs.into_iter()
+                .filter(|r| r.method == "PATCH" && r.path == status_path)
+                .find_map(|r| {
+                    r.body["status"]["conditions"]
+                        .as_array()?
+                        .iter()
+                        .find(|c| c["type"] == "ferrolb.io/Announced")
+                        .cloned()
+                })
+        },
+    );
+    let reqs = api.requests();
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    let announced = result.unwrap_or_else(|e| {
+        panic!(
+            "{e}\nrequests: {:#?}\ncontroller stderr: {}",
+            reqs.iter()
+                .map(|r| format!("{} {}", r.method, r.path))
+                .collect::<Vec<_>>(),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    for kind in ["speakerstatuses", "bgpsessionstates"] {
+        let path = format!("/apis/ferrolb.io/v1beta1/namespaces/{NS}/{kind}");
+        assert!(
+            reqs.iter()
+                .any(|r| r.method == "GET" && r.path == path && r.query.contains("watch")),
+            "the controller watches {kind}"
+        );
+    }
+    let warnings = reqs
+        .iter()
+        .filter(|r| r.method == "POST" && r.path.ends_with("/events"))
+        .filter_map(|r| r.body["reason"].as_str().map(String::from))
+        .collect();
+    (announced, warnings)
+}
+
+#[test]
+fn controller_in_kube_mode_says_when_every_session_of_the_announcing_nodes_is_down() {
+    // IPAllocated, then PeersDown.
+    let (down, events) = controller_announced("Active", 2);
+    assert_eq!(down["status"], "False", "{down:#}");
+    assert_eq!(down["reason"], "PeersDown", "{down:#}");
+    let message = down["message"].as_str().unwrap();
+    assert!(
+        message.contains("every BGP session of the announcing nodes is down (n1 to tor)"),
+        "{message}"
+    );
+    assert!(message.contains("BGPPeer tor"), "{message}");
+    assert_eq!(events, ["IPAllocated", "PeersDown"]);
+
+    let (up, events) = controller_announced("Established", 1);
+    assert_eq!(up["status"], "True", "{up:#}");
+    assert_eq!(up["reason"], "Advertised", "{up:#}");
+    assert_eq!(events, ["IPAllocated"]);
+}

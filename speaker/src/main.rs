@@ -244,6 +244,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                     namespace: args.namespace.clone(),
                     nodes: true,
                     endpoint_slices: true,
+                    speakers: false,
                 },
             )
             .await;

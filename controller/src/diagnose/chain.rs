@@ -6,13 +6,17 @@ use std::collections::BTreeSet;
 use ferrolb_crds::ClusterSnapshot;
 use ferrolb_crds::config::{Config, Selector};
 use ferrolb_crds::services::ingress_ips;
-use ferrolb_speaker::election::{l2_assignments, nodes_with_ready_endpoints};
+use ferrolb_speaker::election::{NodeView, l2_assignments, nodes_with_ready_endpoints};
 use k8s_openapi::api::core::v1::Service;
 
 use super::allocation::address_link;
-use super::links::{advertisement_link, bgp_peers_link, l2_owner_link, pool_link, service_link};
+use super::links::{
+    advertisement_link, bgp_peers_link, l2_owner_link, no_peer_link, peers_down_fix, pool_link,
+    pool_peers, service_link,
+};
 use super::nodes::{Ads, Context, nodes_link};
 use super::{Diagnosis, Input, Link, Mark};
+use crate::speakers::Verdicts;
 
 /// Links still to come after `done`, to list as skipped.
 const ORDER: [&str; 6] = [
@@ -126,18 +130,21 @@ fn bgp_ads<'a>(config: &'a Config, names: &[String]) -> Ads<'a> {
     )
 }
 
-/// For a Service whose pool the L2Advertisements `l2` and BGPAdvertisements `bgp`
-/// select: the first mode in which no node may announce it (NotReady,
-/// NetworkUnavailable, the exclusion label, node selectors) or, with
-/// `externalTrafficPolicy: Local`, no node has a ready endpoint. Cluster state
-/// only, no speaker state: the controller sets the Service's Announced condition
-/// from it, and the same checks make `diagnose`'s node links.
+/// For a Service whose pool `pool` the L2Advertisements `l2` and
+/// BGPAdvertisements `bgp` select: the first mode in which no node may announce
+/// it (NotReady, NetworkUnavailable, the exclusion label, node selectors, no
+/// speaker running there for longer than the grace period) or, with
+/// `externalTrafficPolicy: Local`, no node has a ready endpoint; then, in BGP
+/// mode, no BGPPeer for the announcing nodes, or every one of their sessions down
+/// for longer than the grace period. The controller sets the Service's Announced
+/// condition from it; the same checks make `diagnose`'s node links.
 pub fn node_problem(
     snap: &ClusterSnapshot,
     config: &Config,
     svc: &Service,
-    l2: &[String],
-    bgp: &[String],
+    pool: &str,
+    (l2, bgp): (&[String], &[String]),
+    speakers: &Verdicts,
 ) -> Option<Link> {
     let key = format!(
         "{}/{}",
@@ -152,16 +159,51 @@ pub fn node_problem(
     let endpoints = local.then(|| nodes_with_ready_endpoints(snap, svc));
     let ctx = Context {
         endpoints: endpoints.as_ref(),
-        speakers: None,
+        speakers: speakers.may_run.as_ref(),
     };
-    [
-        (!l2.is_empty()).then(|| ("l2Nodes", l2_ads(config, l2))),
-        (!bgp.is_empty()).then(|| ("bgpNodes", bgp_ads(config, bgp))),
-    ]
-    .into_iter()
-    .flatten()
-    .map(|(id, ads)| nodes_link(id, &snap.nodes, &ads, &ctx, &key).0)
-    .find(|l| l.status == Mark::Broken)
+    if !l2.is_empty() {
+        let (link, _) = nodes_link("l2Nodes", &snap.nodes, &l2_ads(config, l2), &ctx, &key);
+        if link.status == Mark::Broken {
+            return Some(link);
+        }
+    }
+    if bgp.is_empty() {
+        return None;
+    }
+    let (link, announcing) = nodes_link("bgpNodes", &snap.nodes, &bgp_ads(config, bgp), &ctx, &key);
+    if link.status == Mark::Broken {
+        return Some(link);
+    }
+    let pairs: Vec<(String, String)> = snap
+        .nodes
+        .iter()
+        .map(NodeView::from_node)
+        .filter(|v| announcing.contains(&v.name))
+        .flat_map(|v| {
+            pool_peers(config, pool, &v)
+                .into_iter()
+                .map(move |p| (v.name.clone(), p))
+        })
+        .collect();
+    if pairs.is_empty() {
+        return Some(no_peer_link(&announcing));
+    }
+    if !speakers.all_down(&pairs) {
+        return None;
+    }
+    let mut peers: Vec<String> = pairs.iter().map(|(_, p)| p.clone()).collect();
+    peers.sort();
+    peers.dedup();
+    let sessions: Vec<String> = pairs.iter().map(|(n, p)| format!("{n} to {p}")).collect();
+    Some(Link::broken(
+        "bgpPeers",
+        "PeersDown",
+        format!(
+            "every BGP session of the announcing nodes is down ({})",
+            sessions.join(", ")
+        ),
+        peers_down_fix(&peers),
+    ))
 }
 
 /// The chain for Service `ns/name`.

@@ -317,6 +317,46 @@ pub fn l2_owner_link(
 
 /// The BGP link: the peers of the announcing nodes that the advertisements
 /// allow, and which of them carry the Service over an established session.
+/// The BGPPeers that carry `pool`'s routes from `node`: the peers selecting the
+/// node, narrowed by `spec.peers` of the pool's BGPAdvertisements that select it
+/// (the speaker's choice, `bgp::routes`).
+pub fn pool_peers(config: &Config, pool: &str, node: &NodeView) -> Vec<String> {
+    let ads: Vec<_> = config
+        .bgp_advertisements
+        .values()
+        .filter(|a| {
+            a.pools.contains(pool)
+                && ferrolb_crds::config::any_matches(&a.node_selectors, &node.labels)
+        })
+        .collect();
+    peers_for(config, node)
+        .into_iter()
+        .filter(|p| {
+            ads.iter()
+                .any(|a| a.peers.is_empty() || a.peers.contains(&p.name))
+        })
+        .map(|p| p.name.clone())
+        .collect()
+}
+
+/// The broken peers link when no BGPPeer carries the routes of the announcing nodes.
+pub fn no_peer_link(announcing: &[String]) -> Link {
+    Link::broken(
+        "bgpPeers",
+        "NoPeer",
+        format!("no BGPPeer applies to {}", announcing.join(", ")),
+        "create a BGPPeer, or fix spec.nodeSelectors of the BGPPeers or spec.peers of the BGPAdvertisements",
+    )
+}
+
+/// The fix for sessions that are down, naming the peers.
+pub fn peers_down_fix(peers: &[String]) -> String {
+    format!(
+        "check spec.peerAddress, spec.peerASN, spec.myASN and the password of BGPPeer {} against the router, and that the router accepts TCP 179 from the nodes",
+        peers.join(", ")
+    )
+}
+
 pub fn bgp_peers_link(
     config: &Config,
     pool: &Pool,
@@ -335,22 +375,7 @@ pub fn bgp_peers_link(
         if !announcing.contains(&view.name) {
             continue;
         }
-        let ads: Vec<_> = config
-            .bgp_advertisements
-            .values()
-            .filter(|a| {
-                a.pools.contains(&pool.name)
-                    && ferrolb_crds::config::any_matches(&a.node_selectors, &view.labels)
-            })
-            .collect();
-        let peers: Vec<String> = peers_for(config, &view)
-            .into_iter()
-            .filter(|p| {
-                ads.iter()
-                    .any(|a| a.peers.is_empty() || a.peers.contains(&p.name))
-            })
-            .map(|p| p.name.clone())
-            .collect();
+        let peers = pool_peers(config, &pool.name, &view);
         let sessions: BTreeMap<&str, &BGPSessionStateStatus> = speaker(speakers, &view.name)
             .into_iter()
             .flat_map(|s| s.sessions.iter())
@@ -412,13 +437,7 @@ pub fn bgp_peers_link(
         });
     }
     if configured == 0 {
-        return Link::broken(
-            "bgpPeers",
-            "NoPeer",
-            format!("no BGPPeer applies to {}", announcing.join(", ")),
-            "create a BGPPeer, or fix spec.nodeSelectors of the BGPPeers or spec.peers of the BGPAdvertisements",
-        )
-        .with_details(details);
+        return no_peer_link(announcing).with_details(details);
     }
     if speakers.is_empty() {
         return Link::ok(
@@ -435,10 +454,7 @@ pub fn bgp_peers_link(
             "bgpPeers",
             "PeersDown",
             "every BGP session of the announcing nodes is down",
-            format!(
-                "check spec.peerAddress, spec.peerASN, spec.myASN and the password of BGPPeer {} against the router, and that the router accepts TCP 179 from the nodes",
-                down.join(", ")
-            ),
+            peers_down_fix(&down),
         )
         .with_details(details);
     }

@@ -9,7 +9,7 @@ use ferrolb_crds::source::FileSource;
 use ferrolb_crds::source::SnapshotSource;
 use ferrolb_crds::source::kube::{KubeWatchOptions, watch_cluster};
 use ferrolb_crds::source::status::SpeakerStatusFile;
-use ferrolb_crds::v1beta1::{BGPSessionState, ServiceBGPStatus, ServiceL2Status, SpeakerStatus};
+use ferrolb_crds::v1beta1::{ServiceBGPStatus, ServiceL2Status};
 use kube::api::ListParams;
 use kube::{Api, Client};
 
@@ -41,10 +41,10 @@ pub fn from_dir(dir: &Path) -> anyhow::Result<Loaded> {
 }
 
 /// From the API server: one complete listing of what the controller and the
-/// speakers watch, and the speakers' `SpeakerStatus`, `BGPSessionState`,
-/// `ServiceL2Status` and `ServiceBGPStatus` objects. Every running speaker keeps a
-/// `SpeakerStatus` (owned by its pod), so a node without one runs no speaker; with
-/// none at all (an older speaker, or none yet) nothing is known about the speakers.
+/// speakers watch, the speakers' `SpeakerStatus` and `BGPSessionState` objects
+/// (as the controller watches them) and their `ServiceL2Status` and
+/// `ServiceBGPStatus` objects. Every running speaker keeps a `SpeakerStatus`
+/// (owned by its pod), so a node without one runs no speaker.
 pub async fn from_cluster(namespace: &str) -> anyhow::Result<Loaded> {
     let client = Client::try_default()
         .await
@@ -55,51 +55,35 @@ pub async fn from_cluster(namespace: &str) -> anyhow::Result<Loaded> {
             namespace: namespace.to_string(),
             nodes: true,
             endpoint_slices: true,
+            speakers: true,
         },
     )
     .await;
-    let snapshot = watch.snapshots().borrow().snapshot.clone();
+    let loaded = watch.snapshots().borrow().clone();
     drop(watch);
-    let mut speakers: BTreeMap<String, SpeakerStatusFile> = BTreeMap::new();
-    let mut running = 0;
-    for st in statuses::<SpeakerStatus>(&client, namespace).await? {
-        if let Some(node) = st.node.clone() {
-            running += 1;
-            entry(&mut speakers, node).conditions = st.conditions;
-        }
-    }
-    for st in statuses::<BGPSessionState>(&client, namespace).await? {
-        if let Some(node) = st.node.clone() {
-            entry(&mut speakers, node).sessions.push(st);
-        }
-    }
+    let mut speakers: BTreeMap<String, SpeakerStatusFile> = loaded
+        .speakers
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|s| (s.node.clone(), s))
+        .collect();
+    // Per-Service entries of a node without a SpeakerStatus are a gone speaker's.
     for st in statuses::<ServiceL2Status>(&client, namespace).await? {
-        if let Some(node) = st.node.clone() {
-            entry(&mut speakers, node).l2.push(st);
+        if let Some(e) = st.node.as_ref().and_then(|n| speakers.get_mut(n)) {
+            e.l2.push(st);
         }
     }
     for st in statuses::<ServiceBGPStatus>(&client, namespace).await? {
-        if let Some(node) = st.node.clone() {
-            entry(&mut speakers, node).bgp.push(st);
+        if let Some(e) = st.node.as_ref().and_then(|n| speakers.get_mut(n)) {
+            e.bgp.push(st);
         }
     }
     Ok(Loaded {
-        snapshot,
+        snapshot: loaded.snapshot.clone(),
         speakers: speakers.into_values().collect(),
-        speakers_complete: running > 0,
+        speakers_complete: true,
     })
-}
-
-fn entry(
-    speakers: &mut BTreeMap<String, SpeakerStatusFile>,
-    node: String,
-) -> &mut SpeakerStatusFile {
-    speakers
-        .entry(node.clone())
-        .or_insert_with(|| SpeakerStatusFile {
-            node,
-            ..Default::default()
-        })
 }
 
 /// The status of every object of kind `K` in `namespace`.

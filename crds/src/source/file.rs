@@ -36,12 +36,24 @@ const SETTLE: Duration = Duration::from_millis(5);
 #[derive(Clone, Debug)]
 pub struct FileSource {
     dir: PathBuf,
+    speakers: bool,
 }
 
 impl FileSource {
     /// A source reading `dir`.
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        FileSource { dir: dir.into() }
+        FileSource {
+            dir: dir.into(),
+            speakers: false,
+        }
+    }
+
+    /// Also reads the speakers' files into [`Loaded::speakers`] and wakes the watch
+    /// when one changes (the controller's view of the speakers). Off by default:
+    /// speakers would otherwise reload on each other's writes.
+    pub fn with_speakers(mut self) -> Self {
+        self.speakers = true;
+        self
     }
 
     /// The directory.
@@ -155,10 +167,69 @@ impl FileSource {
             normalize_us = t3.elapsed().as_micros() as u64,
             "file source loaded"
         );
+        let speakers = if self.speakers {
+            self.read_speaker_heads(&mut cache.speakers, &mut errors)
+        } else {
+            None
+        };
         Ok(Loaded {
             snapshot: snap,
             errors,
+            speakers,
         })
+    }
+
+    /// The node, findings and sessions of every `status/speaker-*.yaml`, parsing
+    /// again only the files that changed (each lists every Service its node
+    /// announces: thousands of entries the controller does not read).
+    fn read_speaker_heads(
+        &self,
+        cache: &mut SpeakerCache,
+        errors: &mut Vec<SourceError>,
+    ) -> Option<Vec<SpeakerStatusFile>> {
+        let dir = self.status_dir();
+        let paths: Vec<PathBuf> = match std::fs::read_dir(&dir) {
+            Ok(rd) => rd
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| is_speaker_file(p))
+                .collect(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => {
+                errors.push(SourceError::io(&dir, &e));
+                return None;
+            }
+        };
+        cache.retain(|p, _| paths.contains(p));
+        for path in &paths {
+            let stamp = std::fs::metadata(path).ok().map(|m| FileStamp::of(&m));
+            if cache
+                .get(path)
+                .is_some_and(|c| stamp.is_some() && c.0 == stamp)
+            {
+                continue;
+            }
+            // A bad file counts as no speaker there, and says so on every load.
+            let head = read_status::<SpeakerHead>(path).map(|h| {
+                h.map(|h| SpeakerStatusFile {
+                    node: h.node,
+                    conditions: h.conditions,
+                    sessions: h.sessions,
+                    ..Default::default()
+                })
+            });
+            cache.insert(path.clone(), (stamp, head));
+        }
+        let mut out = Vec::new();
+        for (_, head) in cache.values() {
+            match head {
+                Ok(Some(h)) => out.push(h.clone()),
+                Ok(None) => {}
+                Err(e) => errors.push(e.clone()),
+            }
+        }
+        out.sort_by(|a, b| a.node.cmp(&b.node));
+        (!out.is_empty()).then_some(out)
     }
 
     /// Reads `status/services.yaml` (empty when it does not exist yet).
@@ -198,11 +269,9 @@ impl FileSource {
         };
         let mut out = Vec::new();
         for path in rd.filter_map(Result::ok).map(|e| e.path()) {
-            let is_speaker = path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("speaker-") && n.ends_with(".yaml"));
-            if is_speaker && let Some(s) = read_status::<SpeakerStatusFile>(&path)? {
+            if is_speaker_file(&path)
+                && let Some(s) = read_status::<SpeakerStatusFile>(&path)?
+            {
                 out.push(s);
             }
         }
@@ -290,6 +359,8 @@ impl FileSource {
         // that a relative --dir works too.
         let dir = std::fs::canonicalize(&self.dir).unwrap_or_else(|_| self.dir.clone());
         let status_services = dir.join(STATUS_DIR).join(SERVICES_FILE);
+        let status_dir = dir.join(STATUS_DIR);
+        let speakers = self.speakers;
         let mut watcher =
             notify::recommended_watcher(move |res: notify::Result<notify::Event>| match res {
                 Ok(ev) => {
@@ -300,6 +371,9 @@ impl FileSource {
                         && ev.paths.iter().any(|p| {
                             p == &status_services
                                 || (p.parent() == Some(dir.as_path()) && (is_yaml(p) || p.is_dir()))
+                                || (speakers
+                                    && p.parent() == Some(status_dir.as_path())
+                                    && is_speaker_file(p))
                         });
                     if relevant {
                         // The receiver is gone only when the watch is being dropped.
@@ -384,6 +458,27 @@ impl FileStamp {
 pub struct ParseCache {
     files: BTreeMap<PathBuf, CachedFile>,
     records: RecordCache,
+    speakers: SpeakerCache,
+}
+
+/// Speaker files by path: the version read and what it held.
+type SpeakerCache = BTreeMap<
+    PathBuf,
+    (
+        Option<FileStamp>,
+        Result<Option<SpeakerStatusFile>, SourceError>,
+    ),
+>;
+
+/// The part of a speaker file the controller reads; serde skips the rest.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SpeakerHead {
+    node: String,
+    #[serde(default)]
+    conditions: Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>,
+    #[serde(default)]
+    sessions: Vec<crate::v1beta1::BGPSessionStateStatus>,
 }
 
 /// `status/services.yaml` records by a 128-bit hash of their text (two SipHash
@@ -579,6 +674,13 @@ pub fn speaker_file(node: &str) -> String {
         })
         .collect();
     format!("speaker-{}.yaml", safe.trim_start_matches('.'))
+}
+
+/// `status/speaker-<node>.yaml` (see [`speaker_file`]); temporary files start with a dot.
+fn is_speaker_file(p: &Path) -> bool {
+    p.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with("speaker-") && n.ends_with(".yaml"))
 }
 
 fn is_yaml(p: &Path) -> bool {

@@ -30,6 +30,12 @@ pub struct Loaded {
     pub snapshot: ClusterSnapshot,
     /// Problems; none of them stopped the rest from loading.
     pub errors: Vec<SourceError>,
+    /// What the speakers report of themselves (node, findings, BGP sessions; not
+    /// their per-Service entries), one entry per running speaker. `None` when the
+    /// source was not asked for it or cannot tell: a file source with no speaker
+    /// file at all (none has run, or they write elsewhere). `Some` means a node
+    /// without an entry runs no speaker.
+    pub speakers: Option<Vec<SpeakerStatusFile>>,
 }
 
 /// Something that yields the current cluster state and every change to it.

@@ -24,10 +24,12 @@ use kube::{Api, Client, Resource};
 use serde::de::DeserializeOwned;
 use tokio::sync::{mpsc, watch};
 
+use super::status::SpeakerStatusFile;
 use super::{Loaded, SnapshotSource};
 use crate::snapshot::ClusterSnapshot;
 use crate::v1beta1::{
-    BFDProfile, BGPAdvertisement, BGPPeer, Community, IPAddressPool, L2Advertisement,
+    BFDProfile, BGPAdvertisement, BGPPeer, BGPSessionState, Community, IPAddressPool,
+    L2Advertisement, SpeakerStatus,
 };
 
 /// Time to let a burst of watch events settle before building a snapshot.
@@ -42,6 +44,9 @@ pub struct KubeWatchOptions {
     pub nodes: bool,
     /// Watch EndpointSlices (the speaker needs them for `externalTrafficPolicy: Local`).
     pub endpoint_slices: bool,
+    /// Watch the speakers' `SpeakerStatus` and `BGPSessionState` objects into
+    /// [`Loaded::speakers`] (the controller's view of the speakers).
+    pub speakers: bool,
 }
 
 /// A running set of reflectors.
@@ -112,6 +117,7 @@ struct Stores {
     namespaces: Store<Namespace>,
     nodes: Option<Store<Node>>,
     slices: Option<Store<EndpointSlice>>,
+    speakers: Option<(Store<SpeakerStatus>, Store<BGPSessionState>)>,
 }
 
 impl Stores {
@@ -132,6 +138,20 @@ impl Stores {
         }
         if let Some(s) = &self.slices {
             let _ = s.wait_until_ready().await;
+        }
+        if let Some((st, sessions)) = &self.speakers {
+            let _ = futures::join!(st.wait_until_ready(), sessions.wait_until_ready());
+        }
+    }
+
+    fn loaded(&self) -> Loaded {
+        Loaded {
+            snapshot: self.snapshot(),
+            errors: vec![],
+            speakers: self
+                .speakers
+                .as_ref()
+                .map(|(st, sessions)| speaker_heads(&items(st), &items(sessions))),
         }
     }
 
@@ -177,24 +197,57 @@ pub async fn watch_cluster(client: Client, opts: KubeWatchOptions) -> KubeWatch 
         slices: opts
             .endpoint_slices
             .then(|| reflect(Api::all(client.clone()), ntx.clone(), &mut tasks)),
+        speakers: opts.speakers.then(|| {
+            (
+                reflect(Api::namespaced(client.clone(), ns), ntx.clone(), &mut tasks),
+                reflect(Api::namespaced(client.clone(), ns), ntx.clone(), &mut tasks),
+            )
+        }),
     };
     stores.ready().await;
-    let (tx, rx) = watch::channel(Arc::new(Loaded {
-        snapshot: stores.snapshot(),
-        errors: vec![],
-    }));
+    let (tx, rx) = watch::channel(Arc::new(stores.loaded()));
     tasks.push(tokio::spawn(async move {
         while nrx.recv().await.is_some() {
             tokio::time::sleep(SETTLE).await;
             while nrx.try_recv().is_ok() {}
-            let snapshot = stores.snapshot();
-            if tx.borrow().snapshot != snapshot {
-                tx.send_replace(Arc::new(Loaded {
-                    snapshot,
-                    errors: vec![],
-                }));
+            let loaded = stores.loaded();
+            if **tx.borrow() != loaded {
+                tx.send_replace(Arc::new(loaded));
             }
         }
     }));
     KubeWatch { rx, tasks }
+}
+
+/// One entry per node with a `SpeakerStatus` (every running speaker keeps one),
+/// with the node's `BGPSessionState`s; sessions of a node without a
+/// `SpeakerStatus` are left out (its speaker is gone; the objects follow its pod).
+pub fn speaker_heads(
+    statuses: &[SpeakerStatus],
+    sessions: &[BGPSessionState],
+) -> Vec<SpeakerStatusFile> {
+    let mut out: std::collections::BTreeMap<String, SpeakerStatusFile> = statuses
+        .iter()
+        .filter_map(|s| {
+            let st = s.status.as_ref()?;
+            let node = st.node.clone()?;
+            Some((
+                node.clone(),
+                SpeakerStatusFile {
+                    node,
+                    conditions: st.conditions.clone(),
+                    ..Default::default()
+                },
+            ))
+        })
+        .collect();
+    for s in sessions.iter().filter_map(|s| s.status.as_ref()) {
+        if let Some(e) = s.node.as_ref().and_then(|n| out.get_mut(n)) {
+            e.sessions.push(s.clone());
+        }
+    }
+    for e in out.values_mut() {
+        e.sessions.sort_by(|a, b| a.peer.cmp(&b.peer));
+    }
+    out.into_values().collect()
 }
