@@ -156,6 +156,28 @@ fn status_patches<'a>(reqs: &'a [Recorded], plural: &str) -> Vec<&'a Recorded> {
         .collect()
 }
 
+/// Stops the binary; on a failed wait, panics with the requests it made and its
+/// stderr. Returns what was waited for and every request.
+fn stop<T>(
+    api: &FakeApi,
+    mut child: std::process::Child,
+    result: anyhow::Result<T>,
+) -> (T, Vec<Recorded>) {
+    let reqs = api.requests();
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    let value = result.unwrap_or_else(|e| {
+        panic!(
+            "{e}\nrequests: {:#?}\nstderr: {}",
+            reqs.iter()
+                .map(|r| format!("{} {}", r.method, r.path))
+                .collect::<Vec<_>>(),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (value, reqs)
+}
+
 #[test]
 fn speaker_in_kube_mode_applies_its_speaker_status_and_session_state() {
     let dir = tempfile::tempdir().unwrap();
@@ -179,7 +201,7 @@ fn speaker_in_kube_mode_applies_its_speaker_status_and_session_state() {
         web("192.0.2.9", "routed"),
     ])
     .unwrap();
-    let mut child = Command::new(binary("ferrolb-speaker").unwrap())
+    let child = Command::new(binary("ferrolb-speaker").unwrap())
         .args([
             "--source",
             "kube",
@@ -211,18 +233,7 @@ fn speaker_in_kube_mode_applies_its_speaker_status_and_session_state() {
                 .cloned()
         },
     );
-    let reqs = api.requests();
-    let _ = child.kill();
-    let out = child.wait_with_output().unwrap();
-    let session = result.unwrap_or_else(|e| {
-        panic!(
-            "{e}\nrequests: {:#?}\nspeaker stderr: {}",
-            reqs.iter()
-                .map(|r| format!("{} {}", r.method, r.path))
-                .collect::<Vec<_>>(),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
+    let (session, reqs) = stop(&api, child, result);
     let st = &session.body["status"];
     assert_eq!(st["node"], "n1");
     assert_eq!(st["peer"], "tor");
@@ -293,7 +304,7 @@ fn controller_announced(state: &str, events: usize) -> (Value, Vec<String>) {
         session_state("n2", "tor", "Established"),
     ])
     .unwrap();
-    let mut child = Command::new(binary("ferrolb-controller").unwrap())
+    let child = Command::new(binary("ferrolb-controller").unwrap())
         .args([
             "--source",
             "kube",
@@ -332,18 +343,7 @@ fn controller_announced(state: &str, events: usize) -> (Value, Vec<String>) {
                 })
         },
     );
-    let reqs = api.requests();
-    let _ = child.kill();
-    let out = child.wait_with_output().unwrap();
-    let announced = result.unwrap_or_else(|e| {
-        panic!(
-            "{e}\nrequests: {:#?}\ncontroller stderr: {}",
-            reqs.iter()
-                .map(|r| format!("{} {}", r.method, r.path))
-                .collect::<Vec<_>>(),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
+    let (announced, reqs) = stop(&api, child, result);
     for kind in ["speakerstatuses", "bgpsessionstates"] {
         let path = format!("/apis/ferrolb.io/v1beta1/namespaces/{NS}/{kind}");
         assert!(
