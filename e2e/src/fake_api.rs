@@ -1,7 +1,8 @@
 //! A stand-in Kubernetes API server on loopback for the binaries' kube mode (no
 //! kube-apiserver exists here): it lists the objects it was given, holds watches
-//! open without events, answers writes by echoing them, and records every request
-//! so that tests can assert on what a binary sent.
+//! open and sends them the events [`FakeApi::push`] is given, answers writes by
+//! echoing them, and records every request so that tests can assert on what a
+//! binary sent.
 //!
 //! It speaks just enough HTTP/1.1 for kube-rs: keep-alive, Content-Length bodies,
 //! chunked watch responses.
@@ -11,6 +12,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -35,6 +37,24 @@ pub struct FakeApi {
     addr: SocketAddr,
     requests: Arc<Mutex<Vec<Recorded>>>,
     stop: Arc<AtomicBool>,
+    state: Arc<State>,
+}
+
+/// What the connections share.
+#[derive(Default)]
+struct State {
+    /// The objects lists return, by collection.
+    store: Mutex<BTreeMap<Collection, Vec<Value>>>,
+    /// Objects written through the API, by object path.
+    written: Written,
+    /// Open watches: their collection and where their events go.
+    watches: Mutex<Vec<(Collection, mpsc::Sender<Value>)>>,
+}
+
+/// Whether a request for collection `c` covers objects of collection `k` (a
+/// cluster-wide request covers every namespace).
+fn covers(c: &Collection, k: &Collection) -> bool {
+    k.0 == c.0 && k.2 == c.2 && (c.1.is_none() || k.1 == c.1)
 }
 
 impl Drop for FakeApi {
@@ -104,26 +124,41 @@ impl FakeApi {
     /// Serves `objects` (each with apiVersion, kind and metadata) on 127.0.0.1.
     pub fn start(objects: Vec<Value>) -> anyhow::Result<FakeApi> {
         let listener = TcpListener::bind("127.0.0.1:0").context("binding the fake API server")?;
+        FakeApi::serve_on(listener, objects)
+    }
+
+    /// [`FakeApi::start`] on the loopback of network namespace `netns` (a name
+    /// under /run/netns), for binaries running there. Only the listening socket
+    /// is made there, by a thread that enters the namespace and ends.
+    pub fn start_in(netns: &str, objects: Vec<Value>) -> anyhow::Result<FakeApi> {
+        let listener = crate::scenario::netns::run_in(netns, || {
+            TcpListener::bind("127.0.0.1:0").context("binding the fake API server")
+        })??;
+        FakeApi::serve_on(listener, objects)
+    }
+
+    fn serve_on(listener: TcpListener, objects: Vec<Value>) -> anyhow::Result<FakeApi> {
         let addr = listener.local_addr()?;
-        let mut store: BTreeMap<Collection, Vec<Value>> = BTreeMap::new();
-        for o in objects {
-            let c = collection_of(&o).context("an object without apiVersion or kind")?;
-            store.entry(c).or_default().push(o);
+        let state = Arc::new(State::default());
+        {
+            let mut store = state.store.lock().unwrap_or_else(|e| e.into_inner());
+            for o in objects {
+                let c = collection_of(&o).context("an object without apiVersion or kind")?;
+                store.entry(c).or_default().push(o);
+            }
         }
-        let store = Arc::new(store);
-        let written: Arc<Written> = Arc::default();
         let requests = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
-        let (r, s) = (requests.clone(), stop.clone());
+        let (r, s, st) = (requests.clone(), stop.clone(), state.clone());
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 if s.load(Ordering::SeqCst) {
                     break;
                 }
                 let Ok(conn) = conn else { continue };
-                let (store, w, r, s) = (store.clone(), written.clone(), r.clone(), s.clone());
+                let (st, r, s) = (st.clone(), r.clone(), s.clone());
                 std::thread::spawn(move || {
-                    let _ = serve(conn, &store, &w, &r, &s);
+                    let _ = serve(conn, &st, &r, &s);
                 });
             }
         });
@@ -131,7 +166,41 @@ impl FakeApi {
             addr,
             requests,
             stop,
+            state,
         })
+    }
+
+    /// Adds or replaces `object` (by namespace and name) and sends every open
+    /// watch of its collection an `ADDED` or `MODIFIED` event. Returns how many
+    /// watches it was sent to.
+    pub fn push(&self, mut object: Value) -> anyhow::Result<usize> {
+        let c = collection_of(&object).context("an object without apiVersion or kind")?;
+        let mut store = self.state.store.lock().unwrap_or_else(|e| e.into_inner());
+        let version = store.values().map(Vec::len).sum::<usize>() + 2;
+        object["metadata"]["resourceVersion"] = json!(version.to_string());
+        let list = store.entry(c.clone()).or_default();
+        let name = |o: &Value| o.pointer("/metadata/name").cloned();
+        let kind = match list.iter_mut().find(|o| name(o) == name(&object)) {
+            Some(old) => {
+                *old = object.clone();
+                "MODIFIED"
+            }
+            None => {
+                list.push(object.clone());
+                "ADDED"
+            }
+        };
+        drop(store);
+        let event = json!({"type": kind, "object": object});
+        let mut watches = self.state.watches.lock().unwrap_or_else(|e| e.into_inner());
+        watches.retain(|(_, tx)| tx.send(Value::Null).is_ok());
+        let mut sent = 0;
+        for (wc, tx) in watches.iter() {
+            if covers(wc, &c) && tx.send(event.clone()).is_ok() {
+                sent += 1;
+            }
+        }
+        Ok(sent)
     }
 
     /// Writes a kubeconfig for this server into `dir` and returns its path.
@@ -147,6 +216,13 @@ current-context: fake\n",
             ),
         )?;
         Ok(path)
+    }
+
+    /// How many requests have come so far.
+    pub fn request_count(&self) -> usize {
+        self.requests
+            .lock()
+            .map_or_else(|e| e.into_inner().len(), |r| r.len())
     }
 
     /// Every request so far, in order.
@@ -173,13 +249,21 @@ fn respond(conn: &mut TcpStream, code: u16, body: &Value) -> std::io::Result<()>
 /// Objects written through the API, by object path.
 type Written = Mutex<BTreeMap<String, Value>>;
 
+/// One chunk of a chunked response.
+fn chunk(out: &mut TcpStream, body: &[u8]) -> std::io::Result<()> {
+    write!(out, "{:x}\r\n", body.len())?;
+    out.write_all(body)?;
+    out.write_all(b"\r\n")?;
+    out.flush()
+}
+
 fn serve(
     conn: TcpStream,
-    store: &BTreeMap<Collection, Vec<Value>>,
-    written: &Written,
+    state: &State,
     requests: &Mutex<Vec<Recorded>>,
     stop: &AtomicBool,
 ) -> std::io::Result<()> {
+    let written = &state.written;
     conn.set_read_timeout(Some(Duration::from_millis(200)))?;
     let mut out = conn.try_clone()?;
     let mut reader = BufReader::new(conn);
@@ -232,27 +316,64 @@ fn serve(
         }
         let parsed = parse_path(path);
         match (method.as_str(), parsed) {
-            ("GET", Some((_, None)))
+            ("GET", Some((c, None)))
                 if query.contains("watch=true") || query.contains("watch=1") =>
             {
-                // No events ever: the binaries act on their initial lists.
+                // Only what push() sends: the binaries act on their initial lists
+                // and on those events.
+                let (tx, rx) = mpsc::channel();
+                state
+                    .watches
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push((c, tx));
                 write!(
                     out,
                     "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
                 )?;
                 out.flush()?;
-                while !stop.load(Ordering::SeqCst) {
+                // The client closing the watch is seen by a reader of its own, so
+                // that events go out the moment they are pushed.
+                let closed = Arc::new(AtomicBool::new(false));
+                let seen = closed.clone();
+                std::thread::spawn(move || {
                     let mut b = [0u8; 1];
-                    if let Ok(0) = reader.read(&mut b) {
-                        return Ok(());
+                    loop {
+                        match reader.read(&mut b) {
+                            Ok(0) => break,
+                            Err(e)
+                                if !matches!(
+                                    e.kind(),
+                                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                                ) =>
+                            {
+                                break;
+                            }
+                            _ => {}
+                        }
+                    }
+                    seen.store(true, Ordering::SeqCst);
+                });
+                while !stop.load(Ordering::SeqCst) && !closed.load(Ordering::SeqCst) {
+                    match rx.recv_timeout(Duration::from_millis(100)) {
+                        // push() probes with Null to drop closed watches.
+                        Ok(Value::Null) => {}
+                        Ok(ev) => {
+                            let mut line = serde_json::to_vec(&ev)?;
+                            line.push(b'\n');
+                            chunk(&mut out, &line)?;
+                        }
+                        Err(mpsc::RecvTimeoutError::Timeout) => {}
+                        Err(mpsc::RecvTimeoutError::Disconnected) => break,
                     }
                 }
                 return Ok(());
             }
             ("GET", Some((c, None))) => {
+                let store = state.store.lock().unwrap_or_else(|e| e.into_inner());
                 let items: Vec<&Value> = store
                     .iter()
-                    .filter(|(k, _)| k.0 == c.0 && k.2 == c.2 && (c.1.is_none() || k.1 == c.1))
+                    .filter(|(k, _)| covers(&c, k))
                     .flat_map(|(_, v)| v.iter())
                     .collect();
                 respond(

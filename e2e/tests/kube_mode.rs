@@ -379,3 +379,59 @@ fn controller_in_kube_mode_says_when_every_session_of_the_announcing_nodes_is_do
     assert_eq!(up["reason"], "Advertised", "{up:#}");
     assert_eq!(events, ["IPAllocated"]);
 }
+
+#[test]
+fn a_service_created_after_start_reaches_the_controller_as_a_watch_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let api = FakeApi::start(vec![
+        ferrolb(
+            "IPAddressPool",
+            "lan",
+            json!({"addresses": ["192.0.2.0/29"]}),
+        ),
+        ferrolb("L2Advertisement", "l2", json!({})),
+        node("n1", "198.51.100.1", json!({})),
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}}),
+    ])
+    .unwrap();
+    let child = Command::new(binary("ferrolb-controller").unwrap())
+        .args([
+            "--source",
+            "kube",
+            "--namespace",
+            NS,
+            "--metrics-address",
+            "",
+        ])
+        .env("KUBECONFIG", api.kubeconfig(dir.path()).unwrap())
+        .env("POD_NAME", "ferrolb-controller-abcde")
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once the controller watches Services, a new one is pushed to it.
+    let watching = eventually(Duration::from_secs(20), "a watch on Services", || {
+        let mut svc = web("192.0.2.1", "lan");
+        svc["status"] = json!({});
+        svc["metadata"]["annotations"] = json!({});
+        api.push(svc).ok().filter(|n| *n > 0)
+    });
+    let result = watching.and_then(|_| {
+        eventually(Duration::from_secs(20), "web's address in status", || {
+            api.requests()
+                .into_iter()
+                .filter(|r| {
+                    r.method == "PATCH"
+                        && r.path == "/api/v1/namespaces/default/services/web/status"
+                })
+                .find_map(|r| {
+                    r.body["status"]["loadBalancer"]["ingress"][0]["ip"]
+                        .as_str()
+                        .map(String::from)
+                })
+        })
+    });
+    let (ip, _) = stop(&api, child, result);
+    assert_eq!(ip, "192.0.2.0");
+}

@@ -32,7 +32,7 @@ use crate::v1beta1::{
     L2Advertisement, SpeakerStatus,
 };
 
-/// Time to let a burst of watch events settle before building a snapshot.
+/// After a snapshot, how long further watch events are gathered before the next.
 const SETTLE: Duration = Duration::from_millis(20);
 
 /// What to watch.
@@ -207,12 +207,30 @@ pub async fn watch_cluster(client: Client, opts: KubeWatchOptions) -> KubeWatch 
     stores.ready().await;
     let (tx, rx) = watch::channel(Arc::new(stores.loaded()));
     tasks.push(tokio::spawn(async move {
-        while nrx.recv().await.is_some() {
-            tokio::time::sleep(SETTLE).await;
-            while nrx.try_recv().is_ok() {}
+        let publish = || {
             let loaded = stores.loaded();
             if **tx.borrow() != loaded {
                 tx.send_replace(Arc::new(loaded));
+            }
+        };
+        // The first change after a quiet spell goes out at once: a Service's new
+        // status must reach the routers in milliseconds, and waiting SETTLE first
+        // was most of that. Changes during the SETTLE that follows are gathered
+        // into one more snapshot at its end, so a burst (a resync, a rollout)
+        // builds a few snapshots, not one per event.
+        while nrx.recv().await.is_some() {
+            while nrx.try_recv().is_ok() {}
+            publish();
+            loop {
+                tokio::time::sleep(SETTLE).await;
+                let mut more = false;
+                while nrx.try_recv().is_ok() {
+                    more = true;
+                }
+                if !more {
+                    break;
+                }
+                publish();
             }
         }
     }));
