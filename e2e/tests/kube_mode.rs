@@ -156,6 +156,27 @@ fn status_patches<'a>(reqs: &'a [Recorded], plural: &str) -> Vec<&'a Recorded> {
         .collect()
 }
 
+/// Starts the controller in kube mode against `api`, with `extra` flags.
+fn spawn_controller(api: &FakeApi, dir: &std::path::Path, extra: &[&str]) -> std::process::Child {
+    Command::new(binary("ferrolb-controller").unwrap())
+        .args([
+            "--source",
+            "kube",
+            "--namespace",
+            NS,
+            "--metrics-address",
+            "",
+        ])
+        .args(extra)
+        .env("KUBECONFIG", api.kubeconfig(dir).unwrap())
+        .env("POD_NAME", "ferrolb-controller-abcde")
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 /// Stops the binary; on a failed wait, panics with the requests it made and its
 /// stderr. Returns what was waited for and every request.
 fn stop<T>(
@@ -304,24 +325,7 @@ fn controller_announced(state: &str, events: usize) -> (Value, Vec<String>) {
         session_state("n2", "tor", "Established"),
     ])
     .unwrap();
-    let child = Command::new(binary("ferrolb-controller").unwrap())
-        .args([
-            "--source",
-            "kube",
-            "--namespace",
-            NS,
-            "--metrics-address",
-            "",
-            "--speaker-grace-seconds",
-            "0",
-        ])
-        .env("KUBECONFIG", api.kubeconfig(dir.path()).unwrap())
-        .env("POD_NAME", "ferrolb-controller-abcde")
-        .env_remove("KUBERNETES_SERVICE_HOST")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_controller(&api, dir.path(), &["--speaker-grace-seconds", "0"]);
     let status_path = "/api/v1/namespaces/default/services/web/status";
     let result = eventually(
         Duration::from_secs(20),
@@ -394,22 +398,7 @@ fn a_service_created_after_start_reaches_the_controller_as_a_watch_event() {
         json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}}),
     ])
     .unwrap();
-    let child = Command::new(binary("ferrolb-controller").unwrap())
-        .args([
-            "--source",
-            "kube",
-            "--namespace",
-            NS,
-            "--metrics-address",
-            "",
-        ])
-        .env("KUBECONFIG", api.kubeconfig(dir.path()).unwrap())
-        .env("POD_NAME", "ferrolb-controller-abcde")
-        .env_remove("KUBERNETES_SERVICE_HOST")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_controller(&api, dir.path(), &[]);
     // Once the controller watches Services, a new one is pushed to it.
     let watching = eventually(Duration::from_secs(20), "a watch on Services", || {
         let mut svc = web("192.0.2.1", "lan");

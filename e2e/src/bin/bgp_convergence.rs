@@ -29,7 +29,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use ferrolb_e2e::lab::{Lan, binary, controller_once, eventually, unavailable};
+use ferrolb_e2e::bird::{ipv4_route_count, local_time, newest_route};
+use ferrolb_e2e::lab::{Lan, binary, controller_once, eventually, rss_mib, unavailable};
 use k8s_openapi::jiff::Timestamp;
 
 const BGPD: &str = "/usr/lib/frr/bgpd";
@@ -66,11 +67,6 @@ struct Bench {
     n: usize,
 }
 
-/// `YYYY-MM-DD HH:MM:SS.mmm` as BIRD and FRR print it (local time, UTC here).
-fn local_time(date: &str, time: &str) -> Option<Timestamp> {
-    format!("{}T{time}Z", date.replace('/', "-")).parse().ok()
-}
-
 /// The "since" time of protocol `name` in `birdc show protocols` output.
 fn protocol_since(out: &str, name: &str) -> Option<Timestamp> {
     out.lines().find_map(|l| {
@@ -79,31 +75,6 @@ fn protocol_since(out: &str, name: &str) -> Option<Timestamp> {
             .then(|| local_time(f[4], f[5]))
             .flatten()
     })
-}
-
-/// The newest route timestamp in `birdc show route` output
-/// (`... [n1 2026-11-24 18:00:00.123] ...`).
-fn newest_route(routes: &str) -> Option<Timestamp> {
-    routes
-        .lines()
-        .filter_map(|l| {
-            let t = l.split('[').nth(1)?.split(']').next()?;
-            let mut f = t.split_whitespace().skip(1);
-            local_time(f.next()?, f.next()?)
-        })
-        .max()
-}
-
-fn rss_mib(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .unwrap_or(0.0)
-        / 1024.0
 }
 
 /// The i-th route, the same set the controller allocates from 10.200.0.0/16.
@@ -160,9 +131,7 @@ impl Bench {
     /// Routes in the receiver's IPv4 table ("N of N routes for N networks in table
     /// master4"; the IPv6 table's "0 of 0" line must not count).
     fn routes(&self) -> Option<usize> {
-        let out = self.birdc(&["show", "route", "count"]).ok()?;
-        let line = out.lines().find(|l| l.ends_with("in table master4"))?;
-        line.split_whitespace().next()?.parse().ok()
+        ipv4_route_count(&self.birdc(&["show", "route", "count"]).ok()?)
     }
 
     fn wait_routes(&self, count: usize, what: &str) -> anyhow::Result<()> {

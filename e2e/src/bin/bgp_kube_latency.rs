@@ -13,7 +13,7 @@ use std::time::Duration;
 use anyhow::Context;
 use ferrolb_e2e::bird::{ipv4_route_count, newest_route};
 use ferrolb_e2e::fake_api::FakeApi;
-use ferrolb_e2e::lab::{Lan, binary, eventually, unavailable};
+use ferrolb_e2e::lab::{Lan, binary, eventually, rss_mib, unavailable};
 use k8s_openapi::jiff::Timestamp;
 use serde_json::{Value, json};
 
@@ -36,18 +36,6 @@ fn service(name: &str, ip: &str) -> Value {
 /// The i-th address of 10.200.0.0/16.
 fn ip(i: usize) -> String {
     format!("10.200.{}.{}", i / 256, i % 256)
-}
-
-fn rss_mib(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .unwrap_or(0.0)
-        / 1024.0
 }
 
 /// The speaker's pid: the child of `ip netns exec`, found by its name.
