@@ -173,6 +173,7 @@ impl Reconciler {
             .services
             .iter()
             .filter(|s| service::is_ours(s, &self.class))
+            .map(|s| &**s)
             .collect();
         ours.sort_by(|a, b| {
             let k = |s: &Service| {

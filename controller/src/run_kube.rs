@@ -72,7 +72,7 @@ pub fn changes(
                     s.metadata.namespace.as_deref()?,
                     s.metadata.name.as_deref()?,
                 ),
-                s,
+                &**s,
             ))
         })
         .collect();

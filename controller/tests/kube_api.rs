@@ -349,7 +349,7 @@ fn nothing_is_written_when_the_api_server_already_has_it() {
         "spec": {"type": "LoadBalancer"}
     }))
     .unwrap();
-    snap.services.push(svc);
+    snap.services.push(svc.into());
     snap.pools.push(serde_json::from_value(json!({
         "apiVersion": "ferrolb.io/v1beta1", "kind": "IPAddressPool",
         "metadata": {"name": "lan", "namespace": "ferrolb-system"}, "spec": {"addresses": ["10.0.0.0/30"]}
@@ -362,7 +362,7 @@ fn nothing_is_written_when_the_api_server_already_has_it() {
     assert_eq!(pools.len(), 1);
     // The API server now holds what was written.
     let r = &services[0];
-    let s = &mut snap.services[0];
+    let s = std::sync::Arc::make_mut(&mut snap.services[0]);
     s.metadata.annotations = Some(r.annotations.clone());
     let st = s.status.get_or_insert_with(Default::default);
     st.load_balancer = Some(r.load_balancer.clone());
@@ -387,7 +387,7 @@ async fn releasing_applies_an_empty_status_so_owned_fields_are_removed() {
         "status": {"loadBalancer": {"ingress": [{"ip": "10.0.0.0", "ipMode": "VIP"}]}}
     }))
     .unwrap();
-    snap.services.push(svc);
+    snap.services.push(svc.into());
     snap.pools.push(serde_json::from_value(json!({
         "apiVersion": "ferrolb.io/v1beta1", "kind": "IPAddressPool",
         "metadata": {"name": "lan", "namespace": "ferrolb-system"}, "spec": {"addresses": ["10.0.0.0/30"]}
@@ -396,7 +396,11 @@ async fn releasing_applies_an_empty_status_so_owned_fields_are_removed() {
     let mut rec = Reconciler::new("ferrolb.io/ferrolb");
     rec.reconcile(&snap, now);
     // The Service becomes a NodePort: its address is released and its status cleared.
-    snap.services[0].spec.as_mut().unwrap().type_ = Some("NodePort".into());
+    std::sync::Arc::make_mut(&mut snap.services[0])
+        .spec
+        .as_mut()
+        .unwrap()
+        .type_ = Some("NodePort".into());
     let out = rec.reconcile(&snap, now);
     let (services, _) = changes(&snap, &out);
     assert_eq!(services.len(), 1);

@@ -1,5 +1,7 @@
 //! The cluster state both binaries consume, whichever source it came from.
 
+use std::sync::Arc;
+
 use k8s_openapi::api::core::v1::{Namespace, Node, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 
@@ -12,7 +14,7 @@ use crate::v1beta1::{
 /// Everything FerroLB reads: its own configuration objects and the cluster objects
 /// that decide who gets an address and who announces it. Each list is sorted by
 /// namespace and name so that equal states compare equal.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default)]
 pub struct ClusterSnapshot {
     /// Address pools.
     pub pools: Vec<IPAddressPool>,
@@ -26,16 +28,44 @@ pub struct ClusterSnapshot {
     pub communities: Vec<Community>,
     /// BFD profiles.
     pub bfd_profiles: Vec<BFDProfile>,
-    /// Services (all types; the consumers filter).
-    pub services: Vec<Service>,
-    /// EndpointSlices (for `externalTrafficPolicy: Local`).
-    pub endpoint_slices: Vec<EndpointSlice>,
+    /// Services (all types; the consumers filter). Shared: a new snapshot after
+    /// one Service changed shares every other Service with the one before, so
+    /// building and comparing it costs pointers, not copies of 10,000 objects.
+    pub services: Vec<Arc<Service>>,
+    /// EndpointSlices (for `externalTrafficPolicy: Local`), shared the same way.
+    pub endpoint_slices: Vec<Arc<EndpointSlice>>,
     /// Nodes.
     pub nodes: Vec<Node>,
     /// Namespaces (for namespace selectors).
     pub namespaces: Vec<Namespace>,
     /// Secrets referenced by the configuration.
     pub secrets: Vec<Secret>,
+}
+
+/// Shared objects compare by pointer first: two snapshots of a source share every
+/// object that did not change, and a deep comparison of 10,000 Services took
+/// milliseconds of every update.
+fn same_objects<T: PartialEq>(a: &[Arc<T>], b: &[Arc<T>]) -> bool {
+    a.len() == b.len()
+        && a.iter()
+            .zip(b)
+            .all(|(x, y)| Arc::ptr_eq(x, y) || **x == **y)
+}
+
+impl PartialEq for ClusterSnapshot {
+    fn eq(&self, o: &Self) -> bool {
+        self.pools == o.pools
+            && self.l2_advertisements == o.l2_advertisements
+            && self.bgp_advertisements == o.bgp_advertisements
+            && self.peers == o.peers
+            && self.communities == o.communities
+            && self.bfd_profiles == o.bfd_profiles
+            && same_objects(&self.services, &o.services)
+            && same_objects(&self.endpoint_slices, &o.endpoint_slices)
+            && self.nodes == o.nodes
+            && self.namespaces == o.namespaces
+            && self.secrets == o.secrets
+    }
 }
 
 impl ClusterSnapshot {
@@ -66,11 +96,11 @@ impl ClusterSnapshot {
             Object::BGPPeer(x) => self.peers.push(x),
             Object::Community(x) => self.communities.push(x),
             Object::BFDProfile(x) => self.bfd_profiles.push(x),
-            Object::Service(x) => self.services.push(x),
+            Object::Service(x) => self.services.push(Arc::new(x)),
             Object::Node(x) => self.nodes.push(x),
             Object::Namespace(x) => self.namespaces.push(x),
             Object::Secret(x) => self.secrets.push(x),
-            Object::EndpointSlice(x) => self.endpoint_slices.push(x),
+            Object::EndpointSlice(x) => self.endpoint_slices.push(Arc::new(x)),
         }
     }
 
@@ -112,11 +142,14 @@ impl ClusterSnapshot {
     pub fn normalize(&mut self) {
         // Unstable: no buffer of half the list (8 MB for 10,000 Services); keys are
         // unique (duplicates are rejected by every source), so the order is the same.
+        fn key<K: kube::Resource>(k: &K) -> (Option<&str>, Option<&str>) {
+            (k.meta().namespace.as_deref(), k.meta().name.as_deref())
+        }
         fn sort<K: kube::Resource>(v: &mut [K]) {
-            v.sort_unstable_by(|a, b| {
-                (a.meta().namespace.as_deref(), a.meta().name.as_deref())
-                    .cmp(&(b.meta().namespace.as_deref(), b.meta().name.as_deref()))
-            });
+            v.sort_unstable_by(|a, b| key(a).cmp(&key(b)));
+        }
+        fn sort_shared<K: kube::Resource>(v: &mut [Arc<K>]) {
+            v.sort_unstable_by(|a, b| key(&**a).cmp(&key(&**b)));
         }
         sort(&mut self.pools);
         sort(&mut self.l2_advertisements);
@@ -124,10 +157,51 @@ impl ClusterSnapshot {
         sort(&mut self.peers);
         sort(&mut self.communities);
         sort(&mut self.bfd_profiles);
-        sort(&mut self.services);
-        sort(&mut self.endpoint_slices);
+        sort_shared(&mut self.services);
+        sort_shared(&mut self.endpoint_slices);
         sort(&mut self.nodes);
         sort(&mut self.namespaces);
         sort(&mut self.secrets);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn svc(name: &str, ip: Option<&str>) -> Arc<Service> {
+        let mut s = Service::default();
+        s.metadata.name = Some(name.into());
+        s.metadata.namespace = Some("default".into());
+        if let Some(ip) = ip {
+            s.metadata.annotations = Some([("ip".to_string(), ip.to_string())].into());
+        }
+        Arc::new(s)
+    }
+
+    #[test]
+    fn shared_objects_compare_by_pointer_then_by_value() {
+        let a = ClusterSnapshot {
+            services: vec![svc("a", None), svc("b", Some("1"))],
+            ..Default::default()
+        };
+        let shared = a.clone();
+        assert!(Arc::ptr_eq(&a.services[1], &shared.services[1]));
+        assert_eq!(a, shared);
+        let copied = ClusterSnapshot {
+            services: vec![svc("a", None), svc("b", Some("1"))],
+            ..Default::default()
+        };
+        assert_eq!(a, copied, "equal objects in other allocations are equal");
+        let changed = ClusterSnapshot {
+            services: vec![a.services[0].clone(), svc("b", Some("2"))],
+            ..Default::default()
+        };
+        assert_ne!(a, changed);
+        let shorter = ClusterSnapshot {
+            services: vec![a.services[0].clone()],
+            ..Default::default()
+        };
+        assert_ne!(a, shorter);
     }
 }

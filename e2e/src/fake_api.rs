@@ -156,6 +156,7 @@ impl FakeApi {
                     break;
                 }
                 let Ok(conn) = conn else { continue };
+                let _ = conn.set_nodelay(true);
                 let (st, r, s) = (st.clone(), r.clone(), s.clone());
                 std::thread::spawn(move || {
                     let _ = serve(conn, &st, &r, &s);
@@ -237,12 +238,15 @@ current-context: fake\n",
 fn respond(conn: &mut TcpStream, code: u16, body: &Value) -> std::io::Result<()> {
     let bytes = serde_json::to_vec(body)?;
     let reason = if code == 200 { "OK" } else { "Error" };
-    write!(
-        conn,
+    // One write per response (and per chunk below): headers and body in separate
+    // segments meet Nagle and the client's delayed ACK, 40 ms per request.
+    let mut out = format!(
         "HTTP/1.1 {code} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
         bytes.len()
-    )?;
-    conn.write_all(&bytes)?;
+    )
+    .into_bytes();
+    out.extend_from_slice(&bytes);
+    conn.write_all(&out)?;
     conn.flush()
 }
 
@@ -251,9 +255,10 @@ type Written = Mutex<BTreeMap<String, Value>>;
 
 /// One chunk of a chunked response.
 fn chunk(out: &mut TcpStream, body: &[u8]) -> std::io::Result<()> {
-    write!(out, "{:x}\r\n", body.len())?;
-    out.write_all(body)?;
-    out.write_all(b"\r\n")?;
+    let mut bytes = format!("{:x}\r\n", body.len()).into_bytes();
+    bytes.extend_from_slice(body);
+    bytes.extend_from_slice(b"\r\n");
+    out.write_all(&bytes)?;
     out.flush()
 }
 

@@ -31,10 +31,14 @@ const ORDER: [&str; 6] = [
 fn links(input: &Input<'_>, ns: &str, name: &str) -> Vec<Link> {
     let snap = input.snapshot;
     let key = format!("{ns}/{name}");
-    let svc = snap.services.iter().find(|s| {
-        s.metadata.namespace.as_deref().unwrap_or("default") == ns
-            && s.metadata.name.as_deref() == Some(name)
-    });
+    let svc = snap
+        .services
+        .iter()
+        .find(|s| {
+            s.metadata.namespace.as_deref().unwrap_or("default") == ns
+                && s.metadata.name.as_deref() == Some(name)
+        })
+        .map(|s| &**s);
     let mut out = vec![service_link(svc, &key, input.class)];
     let Some(svc) = svc.filter(|_| out[0].status == Mark::Ok) else {
         return out;

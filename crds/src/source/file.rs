@@ -708,7 +708,8 @@ fn overlay_services(s: &mut ClusterSnapshot, status: &[Arc<ServiceStatusRecord>]
         }
     }
     for (i, rec) in hits {
-        let svc = &mut s.services[i];
+        // Not shared yet (the snapshot was just built): no copy.
+        let svc = Arc::make_mut(&mut s.services[i]);
         let ann = svc
             .metadata
             .annotations

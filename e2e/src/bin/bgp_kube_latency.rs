@@ -7,6 +7,7 @@
 //! the route (millisecond resolution, same clock); five Services.
 //!
 //! `cargo build --workspace --release && sudo target/release/bgp_kube_latency [N]`
+//! (`FERROLB_LOG_LEVEL=debug FERROLB_BENCH_LOG=speaker.log` keeps the speaker's timings)
 
 use std::time::Duration;
 
@@ -99,11 +100,11 @@ fn main() -> anyhow::Result<()> {
         &node,
         std::path::Path::new("env"),
         &[
+            "-u",
+            "KUBERNETES_SERVICE_HOST",
             &env_kubeconfig,
             "POD_NAME=ferrolb-speaker-bench",
             "POD_UID=5a3c1f00-0000-4000-8000-00000000beef",
-            "-u",
-            "KUBERNETES_SERVICE_HOST",
             speaker.to_str().context("path is not UTF-8")?,
             "--source",
             "kube",
@@ -155,6 +156,11 @@ fn main() -> anyhow::Result<()> {
         std::thread::sleep(Duration::from_millis(300));
     }
     let rss = speaker_pid().map(rss_mib).unwrap_or(0.0);
+    // `FERROLB_BENCH_LOG=<file>` keeps the speaker's log (with FERROLB_LOG_LEVEL=debug
+    // for its per-step timings).
+    if let Some(keep) = std::env::var_os("FERROLB_BENCH_LOG") {
+        std::fs::write(keep, log())?;
+    }
     println!(
         "\nkube mode, {n} Services announced: a new Service's watch event -> its route at BIRD, ms: {latency:?}; speaker RSS {rss:.1} MiB"
     );

@@ -1,8 +1,10 @@
 //! What a session has told its peer, and the UPDATEs that bring the peer to a new
 //! desired set (pure). Only differences are sent; prefixes sharing attributes go in
-//! the same UPDATEs.
+//! the same UPDATEs. Attributes are shared (`Arc`): 10,000 prefixes usually carry
+//! a handful of distinct sets, and comparing two shared sets is a pointer test.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use ipnet::IpNet;
 
@@ -11,8 +13,11 @@ use super::update::{Attrs, Encoding, announce, end_of_rib, withdraw};
 /// Routes advertised to one peer.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AdjOut {
-    advertised: BTreeMap<IpNet, Attrs>,
+    advertised: BTreeMap<IpNet, Arc<Attrs>>,
 }
+
+/// Desired routes with their (shared) attributes.
+pub type Desired = BTreeMap<IpNet, Arc<Attrs>>;
 
 fn is_v6(p: &IpNet) -> bool {
     matches!(p, IpNet::V6(_))
@@ -20,7 +25,7 @@ fn is_v6(p: &IpNet) -> bool {
 
 impl AdjOut {
     /// What the peer has from us.
-    pub fn advertised(&self) -> &BTreeMap<IpNet, Attrs> {
+    pub fn advertised(&self) -> &Desired {
         &self.advertised
     }
 
@@ -31,7 +36,7 @@ impl AdjOut {
 
     /// The UPDATEs that turn what the peer has into `desired`: withdrawals first,
     /// then announcements grouped by attributes. Records `desired` as advertised.
-    pub fn diff(&mut self, desired: &BTreeMap<IpNet, Attrs>, enc: Encoding) -> Vec<Vec<u8>> {
+    pub fn diff(&mut self, desired: Desired, enc: Encoding) -> Vec<Vec<u8>> {
         let mut out = Vec::new();
         let gone: Vec<IpNet> = self
             .advertised
@@ -46,27 +51,21 @@ impl AdjOut {
             }
         }
         let mut groups: BTreeMap<(bool, &Attrs), Vec<IpNet>> = BTreeMap::new();
-        for (p, a) in desired {
+        for (p, a) in &desired {
             if self.advertised.get(p) != Some(a) {
-                groups.entry((is_v6(p), a)).or_default().push(*p);
+                groups.entry((is_v6(p), &**a)).or_default().push(*p);
             }
         }
         for ((_, attrs), prefixes) in groups {
             out.extend(announce(&prefixes, attrs, enc));
         }
-        self.advertised = desired.clone();
+        self.advertised = desired;
         out
     }
 
     /// The whole table after the session came up (or the peer asked for a
     /// refresh), followed by End-of-RIB for each family.
-    pub fn full(
-        &mut self,
-        desired: &BTreeMap<IpNet, Attrs>,
-        enc: Encoding,
-        v4: bool,
-        v6: bool,
-    ) -> Vec<Vec<u8>> {
+    pub fn full(&mut self, desired: Desired, enc: Encoding, v4: bool, v6: bool) -> Vec<Vec<u8>> {
         self.advertised.clear();
         let mut out = self.diff(desired, enc);
         if v4 {
@@ -95,10 +94,10 @@ mod tests {
         }
     }
 
-    fn table(entries: &[(&str, Attrs)]) -> BTreeMap<IpNet, Attrs> {
+    fn table(entries: &[(&str, Attrs)]) -> Desired {
         entries
             .iter()
-            .map(|(p, a)| (p.parse().unwrap(), a.clone()))
+            .map(|(p, a)| (p.parse().unwrap(), Arc::new(a.clone())))
             .collect()
     }
 
@@ -114,15 +113,15 @@ mod tests {
             ("198.51.100.1/32", a.clone()),
             ("198.51.100.2/32", a.clone()),
         ]);
-        let first = adj.full(&want, ENC, true, false);
+        let first = adj.full(want.clone(), ENC, true, false);
         assert_eq!(
             first.len(),
             2,
             "one UPDATE for both prefixes, then End-of-RIB"
         );
         // A new Service: one UPDATE carrying only its prefix (5 NLRI bytes).
-        want.insert("198.51.100.3/32".parse().unwrap(), a.clone());
-        let next = adj.diff(&want, ENC);
+        want.insert("198.51.100.3/32".parse().unwrap(), Arc::new(a.clone()));
+        let next = adj.diff(want.clone(), ENC);
         assert_eq!(next.len(), 1);
         assert!(next[0].ends_with(&[32, 198, 51, 100, 3]));
         assert_eq!(
@@ -131,14 +130,14 @@ mod tests {
             "header, lengths, ORIGIN+AS_PATH+NEXT_HOP, one prefix"
         );
         // Nothing changed: nothing sent.
-        assert!(adj.diff(&want, ENC).is_empty());
+        assert!(adj.diff(want.clone(), ENC).is_empty());
         // One removed, one with a new community: a withdrawal and one announcement.
         want.remove(&"198.51.100.1/32".parse().unwrap());
         want.insert(
             "198.51.100.2/32".parse().unwrap(),
-            attrs("10.0.0.11", vec![7]),
+            Arc::new(attrs("10.0.0.11", vec![7])),
         );
-        let msgs = adj.diff(&want, ENC);
+        let msgs = adj.diff(want.clone(), ENC);
         assert_eq!(msgs.len(), 2);
         assert_eq!(
             &msgs[0][19..],
@@ -167,7 +166,7 @@ mod tests {
             ("fd00::1/128", six.clone()),
             ("fd00::2/128", six),
         ]);
-        let msgs = adj.full(&want, ENC, true, true);
+        let msgs = adj.full(want.clone(), ENC, true, true);
         assert_eq!(
             msgs.len(),
             3 + 2,

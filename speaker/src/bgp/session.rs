@@ -15,6 +15,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::adj_out::AdjOut;
+use super::adj_out::Desired;
 pub use super::families::Withheld;
 use super::families::{self, IPV4_UNICAST, IPV6_UNICAST};
 use super::fsm::{Action, Event, Expect, Fsm, Negotiated, PeerAsnRule, State};
@@ -152,6 +153,8 @@ struct Driver {
     metrics: Arc<BgpMetrics>,
     /// What is withheld now (logged when it changes).
     withheld: Vec<Withheld>,
+    /// The distinct attribute sets of the last desired table.
+    shared_attrs: Vec<Arc<Attrs>>,
     /// The session reached Established since this speaker started: later OPENs
     /// are not from a restarting speaker (RFC 4724 section 4.1, the R bit).
     was_established: bool,
@@ -245,6 +248,7 @@ impl Driver {
             negotiated: None,
             metrics,
             withheld: Vec::new(),
+            shared_attrs: Vec::new(),
             was_established: false,
         }
     }
@@ -403,18 +407,48 @@ impl Driver {
     /// negotiated, each with the node's next hop of its family (MP-BGP carries
     /// the other family too). Prefixes without a next hop, or of a family we
     /// offered and the peer did not take, are withheld and reported.
-    fn desired(&mut self) -> BTreeMap<IpNet, Attrs> {
+    fn desired(&mut self) -> Desired {
         let (Some(c), Some(n)) = (self.conn.as_ref(), self.negotiated.as_ref()) else {
             return BTreeMap::new();
         };
         let offered = families::offered(self.peer.disable_mp, self.peer.address);
         let table = self.routes.borrow().clone();
         let plan = families::plan(table.keys().copied(), &offered, &n.families, &c.next_hops);
-        let out = plan
-            .hops
-            .iter()
-            .filter_map(|(p, nh)| table.get(p).map(|spec| (*p, self.attrs(spec, *nh))))
-            .collect();
+        // One shared set of attributes per (route spec, next hop), the same `Arc`
+        // as last time when it did not change: what is advertised already then
+        // compares by pointer.
+        let mut memo: BTreeMap<(&RouteSpec, IpAddr), Arc<Attrs>> = BTreeMap::new();
+        let mut distinct = Vec::new();
+        let mut out = BTreeMap::new();
+        // Neighbouring prefixes mostly share their spec: checked before the map.
+        let mut last: Option<(&RouteSpec, IpAddr, Arc<Attrs>)> = None;
+        for (p, nh) in &plan.hops {
+            let Some(spec) = table.get(p) else { continue };
+            if let Some((ls, lnh, la)) = &last
+                && *lnh == *nh
+                && *ls == spec
+            {
+                out.insert(*p, la.clone());
+                continue;
+            }
+            let a = memo
+                .entry((spec, *nh))
+                .or_insert_with(|| {
+                    let a = self.attrs(spec, *nh);
+                    let shared = self
+                        .shared_attrs
+                        .iter()
+                        .find(|s| ***s == a)
+                        .cloned()
+                        .unwrap_or_else(|| Arc::new(a));
+                    distinct.push(shared.clone());
+                    shared
+                })
+                .clone();
+            last = Some((spec, *nh, a.clone()));
+            out.insert(*p, a);
+        }
+        self.shared_attrs = distinct;
         for w in families::newly_withheld(&self.withheld, &plan.withheld) {
             tracing::warn!(peer = %self.peer.name, family = w.family, prefixes = w.prefixes, reason = %w.reason, "prefixes not announced to this peer");
         }
@@ -460,9 +494,21 @@ impl Driver {
     }
 
     async fn send_diff(&mut self) {
+        let t0 = Instant::now();
         let desired = self.desired();
-        let msgs = self.adj.diff(&desired, self.encoding());
+        let t1 = Instant::now();
+        let msgs = self.adj.diff(desired, self.encoding());
+        let t2 = Instant::now();
+        let n = msgs.len();
         self.send_all(msgs).await;
+        tracing::debug!(
+            peer = %self.peer.name,
+            desired_us = (t1 - t0).as_micros() as u64,
+            diff_us = (t2 - t1).as_micros() as u64,
+            send_us = t2.elapsed().as_micros() as u64,
+            messages = n,
+            "routes sent"
+        );
     }
 
     async fn execute(&mut self, actions: Vec<Action>) {
@@ -537,7 +583,7 @@ impl Driver {
                         .map(|n| n.families.clone())
                         .unwrap_or_default();
                     let msgs = self.adj.full(
-                        &desired,
+                        desired,
                         self.encoding(),
                         fams.contains(&IPV4_UNICAST),
                         fams.contains(&IPV6_UNICAST),

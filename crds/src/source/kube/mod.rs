@@ -79,8 +79,11 @@ where
     K::DynamicType: Default + Eq + Hash + Clone + Send + Sync,
 {
     let (reader, writer) = reflector::store();
+    // managedFields are most of a Service's bytes as the API server sends it, and
+    // nothing here reads them: dropped before the store keeps the object.
     let stream = watcher(api, watcher::Config::default())
         .default_backoff()
+        .modify(|o| o.meta_mut().managed_fields = None)
         .reflect(writer);
     tasks.push(tokio::spawn(async move {
         let mut stream = std::pin::pin!(stream);
@@ -103,6 +106,16 @@ where
     K::DynamicType: Eq + Hash + Clone,
 {
     s.state().iter().map(|o| (**o).clone()).collect()
+}
+
+/// The store's own objects, shared: an unchanged object keeps its `Arc` from one
+/// snapshot to the next.
+fn shared<K>(s: &Store<K>) -> Vec<Arc<K>>
+where
+    K: Resource + Clone + 'static,
+    K::DynamicType: Eq + Hash + Clone,
+{
+    s.state()
 }
 
 struct Stores {
@@ -164,10 +177,10 @@ impl Stores {
             communities: items(&self.communities),
             bfd_profiles: items(&self.bfd),
             secrets: items(&self.secrets),
-            services: items(&self.services),
+            services: shared(&self.services),
             namespaces: items(&self.namespaces),
             nodes: self.nodes.as_ref().map(items).unwrap_or_default(),
-            endpoint_slices: self.slices.as_ref().map(items).unwrap_or_default(),
+            endpoint_slices: self.slices.as_ref().map(shared).unwrap_or_default(),
         };
         s.normalize();
         s
@@ -208,10 +221,19 @@ pub async fn watch_cluster(client: Client, opts: KubeWatchOptions) -> KubeWatch 
     let (tx, rx) = watch::channel(Arc::new(stores.loaded()));
     tasks.push(tokio::spawn(async move {
         let publish = || {
+            let t0 = std::time::Instant::now();
             let loaded = stores.loaded();
-            if **tx.borrow() != loaded {
+            let t1 = std::time::Instant::now();
+            let changed = **tx.borrow() != loaded;
+            if changed {
                 tx.send_replace(Arc::new(loaded));
             }
+            tracing::debug!(
+                build_us = (t1 - t0).as_micros() as u64,
+                compare_us = t1.elapsed().as_micros() as u64,
+                changed,
+                "kube snapshot"
+            );
         };
         // The first change after a quiet spell goes out at once: a Service's new
         // status must reach the routers in milliseconds, and waiting SETTLE first
