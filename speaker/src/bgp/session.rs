@@ -14,8 +14,7 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::adj_out::AdjOut;
-use super::adj_out::Desired;
+use super::adj_out::{AdjOut, Desired};
 pub use super::families::Withheld;
 use super::families::{self, IPV4_UNICAST, IPV6_UNICAST};
 use super::fsm::{Action, Event, Expect, Fsm, Negotiated, PeerAsnRule, State};
@@ -416,36 +415,32 @@ impl Driver {
         let plan = families::plan(table.keys().copied(), &offered, &n.families, &c.next_hops);
         // One shared set of attributes per (route spec, next hop), the same `Arc`
         // as last time when it did not change: what is advertised already then
-        // compares by pointer.
-        let mut memo: BTreeMap<(&RouteSpec, IpAddr), Arc<Attrs>> = BTreeMap::new();
-        let mut distinct = Vec::new();
-        let mut out = BTreeMap::new();
-        // Neighbouring prefixes mostly share their spec: checked before the map.
+        // compares by pointer. The distinct sets are few, and neighbouring
+        // prefixes mostly share their spec.
+        let mut distinct: Vec<Arc<Attrs>> = Vec::new();
         let mut last: Option<(&RouteSpec, IpAddr, Arc<Attrs>)> = None;
+        let mut out = BTreeMap::new();
         for (p, nh) in &plan.hops {
             let Some(spec) = table.get(p) else { continue };
-            if let Some((ls, lnh, la)) = &last
-                && *lnh == *nh
-                && *ls == spec
-            {
-                out.insert(*p, la.clone());
-                continue;
-            }
-            let a = memo
-                .entry((spec, *nh))
-                .or_insert_with(|| {
+            let a = match &last {
+                Some((ls, lnh, la)) if *lnh == *nh && *ls == spec => la.clone(),
+                _ => {
                     let a = self.attrs(spec, *nh);
-                    let shared = self
-                        .shared_attrs
+                    let shared = match distinct
                         .iter()
+                        .chain(&self.shared_attrs)
                         .find(|s| ***s == a)
-                        .cloned()
-                        .unwrap_or_else(|| Arc::new(a));
-                    distinct.push(shared.clone());
+                    {
+                        Some(s) => s.clone(),
+                        None => Arc::new(a),
+                    };
+                    if !distinct.iter().any(|d| Arc::ptr_eq(d, &shared)) {
+                        distinct.push(shared.clone());
+                    }
+                    last = Some((spec, *nh, shared.clone()));
                     shared
-                })
-                .clone();
-            last = Some((spec, *nh, a.clone()));
+                }
+            };
             out.insert(*p, a);
         }
         self.shared_attrs = distinct;

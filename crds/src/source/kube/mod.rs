@@ -108,16 +108,6 @@ where
     s.state().iter().map(|o| (**o).clone()).collect()
 }
 
-/// The store's own objects, shared: an unchanged object keeps its `Arc` from one
-/// snapshot to the next.
-fn shared<K>(s: &Store<K>) -> Vec<Arc<K>>
-where
-    K: Resource + Clone + 'static,
-    K::DynamicType: Eq + Hash + Clone,
-{
-    s.state()
-}
-
 struct Stores {
     pools: Store<IPAddressPool>,
     l2: Store<L2Advertisement>,
@@ -177,10 +167,12 @@ impl Stores {
             communities: items(&self.communities),
             bfd_profiles: items(&self.bfd),
             secrets: items(&self.secrets),
-            services: shared(&self.services),
+            // The stores' own objects: an unchanged one keeps its `Arc` from one
+            // snapshot to the next.
+            services: self.services.state(),
             namespaces: items(&self.namespaces),
             nodes: self.nodes.as_ref().map(items).unwrap_or_default(),
-            endpoint_slices: self.slices.as_ref().map(shared).unwrap_or_default(),
+            endpoint_slices: self.slices.as_ref().map(Store::state).unwrap_or_default(),
         };
         s.normalize();
         s
