@@ -225,9 +225,9 @@ async fn applies_speaker_session_and_service_objects_then_only_changes() {
     next.l2.clear();
     next.sessions[0].bgp_status = Some("Established".into());
     next.sessions[0].advertised_prefixes = 3;
-    let writer = sink.clone();
+    let (writer, first) = (sink.clone(), next.clone());
     let task = tokio::spawn(async move {
-        ferrolb_crds::source::StatusSink::write_speaker(&writer, &next).await
+        ferrolb_crds::source::StatusSink::write_speaker(&writer, &first).await
     });
     let (_, body) = expect(
         &mut h,
@@ -243,6 +243,66 @@ async fn applies_speaker_session_and_service_objects_then_only_changes() {
         "DELETE",
         &format!("{BASE}/servicel2statuses/{name}"),
         obj(&name),
+    )
+    .await;
+    task.await.unwrap().unwrap();
+
+    // From here the speaker says what it wrote last: a new BGP Service is one
+    // object (metadata, then status), with nothing listed or compared by JSON;
+    // its removal one DELETE.
+    let mut with_api = next.clone();
+    with_api
+        .bgp
+        .push(ferrolb_crds::v1beta1::ServiceBGPStatusStatus {
+            node: Some("node-1".into()),
+            service_name: Some("api".into()),
+            service_namespace: Some("shop".into()),
+            peers: vec!["tor".into()],
+        });
+    let (writer, before, now) = (sink.clone(), next.clone(), with_api.clone());
+    let task = tokio::spawn(async move {
+        ferrolb_crds::source::StatusSink::update_speaker(&writer, &before, &now).await
+    });
+    let api = ferrolb_crds::source::kube::bgp_status_name("node-1", "shop", "api");
+    let (_, body) = expect(
+        &mut h,
+        "PATCH",
+        &format!("{BASE}/servicebgpstatuses/{api}"),
+        obj(&api),
+    )
+    .await;
+    assert_eq!(
+        body["metadata"]["labels"],
+        json!({"ferrolb.io/node": "node-1", "ferrolb.io/service-namespace": "shop", "ferrolb.io/service-name": "api"})
+    );
+    let (_, body) = expect(
+        &mut h,
+        "PATCH",
+        &format!("{BASE}/servicebgpstatuses/{api}/status"),
+        obj(&api),
+    )
+    .await;
+    assert_eq!(
+        body["status"],
+        json!({"node": "node-1", "serviceName": "api", "serviceNamespace": "shop", "peers": ["tor"]})
+    );
+    task.await.unwrap().unwrap();
+    tokio::time::timeout(
+        Duration::from_secs(2),
+        ferrolb_crds::source::StatusSink::update_speaker(&sink, &with_api, &with_api),
+    )
+    .await
+    .expect("an unchanged status made a request")
+    .unwrap();
+    let writer = sink.clone();
+    let task = tokio::spawn(async move {
+        ferrolb_crds::source::StatusSink::update_speaker(&writer, &with_api, &next).await
+    });
+    expect(
+        &mut h,
+        "DELETE",
+        &format!("{BASE}/servicebgpstatuses/{api}"),
+        obj(&api),
     )
     .await;
     task.await.unwrap().unwrap();

@@ -174,14 +174,27 @@ impl FakeApi {
     /// Adds or replaces `object` (by namespace and name) and sends every open
     /// watch of its collection an `ADDED` or `MODIFIED` event. Returns how many
     /// watches it was sent to.
-    pub fn push(&self, mut object: Value) -> anyhow::Result<usize> {
+    pub fn push(&self, object: Value) -> anyhow::Result<usize> {
+        self.push_at(object).map(|(n, _)| n)
+    }
+
+    /// As [`FakeApi::push`], with the time the event was handed to the watches
+    /// (after the store took the object: what the API server does before its
+    /// watchers hear of a change is not the speaker's time).
+    pub fn push_at(
+        &self,
+        mut object: Value,
+    ) -> anyhow::Result<(usize, k8s_openapi::jiff::Timestamp)> {
         let c = collection_of(&object).context("an object without apiVersion or kind")?;
         let mut store = self.state.store.lock().unwrap_or_else(|e| e.into_inner());
         let version = store.values().map(Vec::len).sum::<usize>() + 2;
         object["metadata"]["resourceVersion"] = json!(version.to_string());
         let list = store.entry(c.clone()).or_default();
-        let name = |o: &Value| o.pointer("/metadata/name").cloned();
-        let kind = match list.iter_mut().find(|o| name(o) == name(&object)) {
+        let name = object.pointer("/metadata/name").cloned();
+        let kind = match list
+            .iter_mut()
+            .find(|o| o.pointer("/metadata/name") == name.as_ref())
+        {
             Some(old) => {
                 *old = object.clone();
                 "MODIFIED"
@@ -195,13 +208,14 @@ impl FakeApi {
         let event = json!({"type": kind, "object": object});
         let mut watches = self.state.watches.lock().unwrap_or_else(|e| e.into_inner());
         watches.retain(|(_, tx)| tx.send(Value::Null).is_ok());
+        let at = k8s_openapi::jiff::Timestamp::now();
         let mut sent = 0;
         for (wc, tx) in watches.iter() {
             if covers(wc, &c) && tx.send(event.clone()).is_ok() {
                 sent += 1;
             }
         }
-        Ok(sent)
+        Ok((sent, at))
     }
 
     /// Writes a kubeconfig for this server into `dir` and returns its path.

@@ -142,7 +142,9 @@ pub fn nodes_with_ready_endpoints(snap: &ClusterSnapshot, svc: &Service) -> BTre
         .collect()
 }
 
-/// The layer 2 owner of every address of every Service of ours with an address.
+/// The layer 2 owner of every address of every Service of ours with an address,
+/// and the addresses nobody announces (those of a pool only BGP announces are
+/// not among them).
 /// `alive` are the nodes whose speaker runs (membership); `None` trusts the Node
 /// objects alone.
 pub fn l2_assignments(
@@ -159,25 +161,32 @@ pub fn l2_assignments(
         .collect();
     let mut out = Vec::new();
     let mut none = Vec::new();
+    // Pools a BGPAdvertisement announces: their addresses are announced, just
+    // not in layer 2 mode, so they are not reported as unannounced.
+    let bgp_pools: BTreeSet<&String> = config
+        .bgp_advertisements
+        .values()
+        .flat_map(|a| a.pools.iter())
+        .collect();
     for svc in snap.services.iter().filter(|s| is_ours(s, class)) {
         let Some(spec) = &svc.spec else { continue };
-        let key = (
-            svc.metadata
-                .namespace
-                .clone()
-                .unwrap_or_else(|| "default".into()),
-            svc.metadata.name.clone().unwrap_or_default(),
-        );
-        let local = spec.external_traffic_policy.as_deref() == Some("Local");
-        let with_endpoints = if local {
-            Some(nodes_with_ready_endpoints(snap, svc))
-        } else {
-            None
+        // Built only for the addresses reported: with 10,000 Services in BGP
+        // mode, nothing here is, and two copied strings per Service were most
+        // of the pass.
+        let key = || {
+            (
+                svc.metadata
+                    .namespace
+                    .clone()
+                    .unwrap_or_else(|| "default".into()),
+                svc.metadata.name.clone().unwrap_or_default(),
+            )
         };
-        let ips = ingress_ips(svc);
-        for ip in ips {
+        let local = spec.external_traffic_policy.as_deref() == Some("Local");
+        let mut with_endpoints: Option<BTreeSet<String>> = None;
+        for ip in ingress_ips(svc) {
             let Some(pool) = config.pools.values().find(|p| p.contains(&ip)) else {
-                none.push((key.clone(), ip, NoOwner::NotAdvertised));
+                none.push((key(), ip, NoOwner::NotAdvertised));
                 continue;
             };
             let ads: Vec<_> = config
@@ -186,8 +195,13 @@ pub fn l2_assignments(
                 .filter(|a| a.pools.contains(&pool.name))
                 .collect();
             if ads.is_empty() {
-                none.push((key.clone(), ip, NoOwner::NotAdvertised));
+                if !bgp_pools.contains(&pool.name) {
+                    none.push((key(), ip, NoOwner::NotAdvertised));
+                }
                 continue;
+            }
+            if local && with_endpoints.is_none() {
+                with_endpoints = Some(nodes_with_ready_endpoints(snap, svc));
             }
             let mut candidates: Vec<(&str, u32)> = Vec::new();
             for n in &nodes {
@@ -226,7 +240,7 @@ pub fn l2_assignments(
                         .flat_map(|a| a.interfaces.iter().cloned())
                         .collect();
                     out.push(L2Assignment {
-                        service: key.clone(),
+                        service: key(),
                         ip,
                         node: node.to_string(),
                         interfaces,
@@ -234,9 +248,9 @@ pub fn l2_assignments(
                     });
                 }
                 None if with_endpoints.as_ref().is_some_and(BTreeSet::is_empty) => {
-                    none.push((key.clone(), ip, NoOwner::NoReadyEndpoint))
+                    none.push((key(), ip, NoOwner::NoReadyEndpoint))
                 }
-                None => none.push((key.clone(), ip, NoOwner::NoEligibleNode)),
+                None => none.push((key(), ip, NoOwner::NoEligibleNode)),
             }
         }
     }

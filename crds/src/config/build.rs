@@ -19,7 +19,7 @@ use crate::v1beta1;
 
 /// The objects a configuration is built from. The kube source passes the objects
 /// of FerroLB's namespace; the file source passes everything it loaded.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct ConfigInput<'a> {
     /// `IPAddressPool`s.
     pub pools: &'a [v1beta1::IPAddressPool],

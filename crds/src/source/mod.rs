@@ -61,6 +61,17 @@ pub trait StatusSink: Send + Sync {
         &self,
         status: &SpeakerStatusFile,
     ) -> impl Future<Output = Result<(), SourceError>> + Send;
+    /// Replaces one speaker's status, `before` being what the last successful
+    /// [`StatusSink::write_speaker`] or `update_speaker` wrote: a sink may write
+    /// only the difference.
+    fn update_speaker(
+        &self,
+        before: &SpeakerStatusFile,
+        status: &SpeakerStatusFile,
+    ) -> impl Future<Output = Result<(), SourceError>> + Send {
+        let _ = before;
+        self.write_speaker(status)
+    }
     /// Records Events.
     fn emit_events(
         &self,

@@ -15,7 +15,6 @@ use anyhow::Context;
 use ferrolb_e2e::bird::{ipv4_route_count, newest_route};
 use ferrolb_e2e::fake_api::FakeApi;
 use ferrolb_e2e::lab::{Lan, binary, eventually, rss_mib, unavailable};
-use k8s_openapi::jiff::Timestamp;
 use serde_json::{Value, json};
 
 const NS: &str = "ferrolb-system";
@@ -143,9 +142,11 @@ fn main() -> anyhow::Result<()> {
     let mut latency = Vec::new();
     for k in 0..NEW {
         let svc = service(&format!("new{k}"), &ip(n + k));
-        let sent = Timestamp::now();
-        let watches = api.push(svc)?;
+        let (watches, sent) = api.push_at(svc)?;
         anyhow::ensure!(watches > 0, "no watch on Services");
+        // BIRD's timestamp is the measurement; polling it at once would start a
+        // birdc (fork, exec, setns) on the 2 cores the speaker needs right then.
+        std::thread::sleep(Duration::from_millis(100));
         eventually(Duration::from_secs(30), "the new route at BIRD", || {
             (routes(&lan) == Some(n + k + 1)).then_some(())
         })
@@ -153,6 +154,7 @@ fn main() -> anyhow::Result<()> {
         let out = lan.birdc(&client, &sock, &["show", "route"])?;
         let newest = newest_route(&out).context("no route timestamps")?;
         latency.push((newest.as_millisecond() - sent.as_millisecond()) as f64);
+        eprintln!("new{k}: event sent {sent}, route at BIRD {newest}");
         std::thread::sleep(Duration::from_millis(300));
     }
     let rss = speaker_pid().map(rss_mib).unwrap_or(0.0);

@@ -23,6 +23,25 @@ fn is_v6(p: &IpNet) -> bool {
     matches!(p, IpNet::V6(_))
 }
 
+/// Withdrawals first (per family), then announcements grouped by attributes.
+fn encode(
+    gone: &[IpNet],
+    groups: BTreeMap<(bool, &Attrs), Vec<IpNet>>,
+    enc: Encoding,
+) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    for fam in [false, true] {
+        let w: Vec<IpNet> = gone.iter().filter(|p| is_v6(p) == fam).copied().collect();
+        if !w.is_empty() {
+            out.extend(withdraw(&w));
+        }
+    }
+    for ((_, attrs), prefixes) in groups {
+        out.extend(announce(&prefixes, attrs, enc));
+    }
+    out
+}
+
 impl AdjOut {
     /// What the peer has from us.
     pub fn advertised(&self) -> &Desired {
@@ -37,30 +56,52 @@ impl AdjOut {
     /// The UPDATEs that turn what the peer has into `desired`: withdrawals first,
     /// then announcements grouped by attributes. Records `desired` as advertised.
     pub fn diff(&mut self, desired: Desired, enc: Encoding) -> Vec<Vec<u8>> {
-        let mut out = Vec::new();
         let gone: Vec<IpNet> = self
             .advertised
             .keys()
             .filter(|p| !desired.contains_key(p))
             .copied()
             .collect();
-        for fam in [false, true] {
-            let w: Vec<IpNet> = gone.iter().filter(|p| is_v6(p) == fam).copied().collect();
-            if !w.is_empty() {
-                out.extend(withdraw(&w));
-            }
-        }
         let mut groups: BTreeMap<(bool, &Attrs), Vec<IpNet>> = BTreeMap::new();
         for (p, a) in &desired {
             if self.advertised.get(p) != Some(a) {
                 groups.entry((is_v6(p), &**a)).or_default().push(*p);
             }
         }
-        for ((_, attrs), prefixes) in groups {
-            out.extend(announce(&prefixes, attrs, enc));
-        }
+        let out = encode(&gone, groups, enc);
         self.advertised = desired;
         out
+    }
+
+    /// The UPDATEs for `changes` alone (a prefix with its new attributes, or
+    /// `None` to withdraw it); the rest of what is advertised stays.
+    pub fn apply(
+        &mut self,
+        changes: Vec<(IpNet, Option<Arc<Attrs>>)>,
+        enc: Encoding,
+    ) -> Vec<Vec<u8>> {
+        let mut gone = Vec::new();
+        let mut groups: BTreeMap<(bool, Arc<Attrs>), Vec<IpNet>> = BTreeMap::new();
+        for (p, a) in changes {
+            match a {
+                None => {
+                    if self.advertised.remove(&p).is_some() {
+                        gone.push(p);
+                    }
+                }
+                Some(a) => {
+                    if self.advertised.get(&p) != Some(&a) {
+                        groups.entry((is_v6(&p), a.clone())).or_default().push(p);
+                        self.advertised.insert(p, a);
+                    }
+                }
+            }
+        }
+        let groups = groups
+            .iter()
+            .map(|((v6, a), ps)| ((*v6, &**a), ps.clone()))
+            .collect();
+        encode(&gone, groups, enc)
     }
 
     /// The whole table after the session came up (or the peer asked for a
@@ -175,5 +216,46 @@ mod tests {
         assert_eq!(adj.advertised().len(), 5);
         adj.clear();
         assert!(adj.advertised().is_empty());
+    }
+
+    #[test]
+    fn applied_changes_touch_only_their_prefixes() {
+        let a = Arc::new(attrs("10.0.0.11", vec![]));
+        let b = Arc::new(attrs("10.0.0.11", vec![9]));
+        let mut adj = AdjOut::default();
+        adj.full(
+            table(&[
+                ("198.51.100.1/32", (*a).clone()),
+                ("198.51.100.2/32", (*a).clone()),
+            ]),
+            ENC,
+            true,
+            false,
+        );
+        let net = |s: &str| s.parse::<IpNet>().unwrap();
+        let msgs = adj.apply(
+            vec![
+                (net("198.51.100.1/32"), None),
+                (net("198.51.100.2/32"), Some(b.clone())),
+                (net("198.51.100.3/32"), Some(a.clone())),
+                (net("198.51.100.9/32"), None),
+            ],
+            ENC,
+        );
+        assert_eq!(
+            msgs.len(),
+            3,
+            "one withdrawal, one UPDATE per attribute set"
+        );
+        assert_eq!(&msgs[0][19..], &[0, 5, 32, 198, 51, 100, 1, 0, 0]);
+        assert!(msgs[1].ends_with(&[32, 198, 51, 100, 3]));
+        assert!(msgs[2].ends_with(&[32, 198, 51, 100, 2]));
+        let keys: Vec<String> = adj.advertised().keys().map(ToString::to_string).collect();
+        assert_eq!(keys, ["198.51.100.2/32", "198.51.100.3/32"]);
+        assert!(
+            adj.apply(vec![(net("198.51.100.3/32"), Some(a))], ENC)
+                .is_empty(),
+            "what the peer has already is not sent again"
+        );
     }
 }

@@ -43,6 +43,41 @@ pub struct Plan {
     pub withheld: Vec<Withheld>,
 }
 
+fn family_name(p: &IpNet) -> &'static str {
+    match p {
+        IpNet::V4(_) => "IPv4",
+        IpNet::V6(_) => "IPv6",
+    }
+}
+
+/// The next hop of one prefix as [`plan`] gives it: `None` when its family was
+/// not offered, the reason when it is withheld.
+pub fn hop(
+    p: IpNet,
+    offered: &[(u16, u8)],
+    negotiated: &[(u16, u8)],
+    next_hops: &NextHops,
+) -> Option<Result<IpAddr, String>> {
+    let fam = match p {
+        IpNet::V4(_) => IPV4_UNICAST,
+        IpNet::V6(_) => IPV6_UNICAST,
+    };
+    if !offered.contains(&fam) {
+        return None;
+    }
+    Some(if !negotiated.contains(&fam) {
+        Err(format!(
+            "the peer did not negotiate {} unicast",
+            family_name(&p)
+        ))
+    } else {
+        match p {
+            IpNet::V4(_) => next_hops.v4.clone().map(IpAddr::V4),
+            IpNet::V6(_) => next_hops.v6.clone().map(|(g, _)| IpAddr::V6(g)),
+        }
+    })
+}
+
 /// Plans `prefixes` for a session that offered `offered`, negotiated
 /// `negotiated`, and has `next_hops`. Prefixes of a family we did not offer
 /// (disableMP) are left out silently: another BGPPeer carries them.
@@ -61,31 +96,20 @@ pub fn plan(
     let mut hops = Vec::new();
     let mut withheld: Vec<Withheld> = Vec::new();
     for p in prefixes {
-        let (fam, name) = match p {
-            IpNet::V4(_) => (IPV4_UNICAST, "IPv4"),
-            IpNet::V6(_) => (IPV6_UNICAST, "IPv6"),
-        };
-        if !offered.contains(&fam) {
-            continue;
-        }
-        let hop = if !negotiated.contains(&fam) {
-            Err(format!("the peer did not negotiate {name} unicast"))
-        } else {
-            match p {
-                IpNet::V4(_) => next_hops.v4.clone().map(IpAddr::V4),
-                IpNet::V6(_) => next_hops.v6.clone().map(|(g, _)| IpAddr::V6(g)),
+        match hop(p, offered, negotiated, next_hops) {
+            None => {}
+            Some(Ok(nh)) => hops.push((p, nh)),
+            Some(Err(reason)) => {
+                let name = family_name(&p);
+                match withheld.iter_mut().find(|w| w.family == name) {
+                    Some(w) => w.prefixes += 1,
+                    None => withheld.push(Withheld {
+                        family: name,
+                        prefixes: 1,
+                        reason,
+                    }),
+                }
             }
-        };
-        match hop {
-            Ok(nh) => hops.push((p, nh)),
-            Err(reason) => match withheld.iter_mut().find(|w| w.family == name) {
-                Some(w) => w.prefixes += 1,
-                None => withheld.push(Withheld {
-                    family: name,
-                    prefixes: 1,
-                    reason,
-                }),
-            },
         }
     }
     withheld.sort_by_key(|w| w.family);

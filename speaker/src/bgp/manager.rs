@@ -7,8 +7,9 @@ use std::sync::Arc;
 
 use ferrolb_crds::ClusterSnapshot;
 use ferrolb_crds::config::{Config, Peer};
+use ferrolb_crds::source::Loaded;
 
-use super::routes::{ServicesOf, peers_for, routes_with_services};
+use super::routes::{PeerRoutes, peers_for};
 use super::session::{Session, SessionStatus};
 use crate::election::NodeView;
 use crate::metrics::BgpMetrics;
@@ -16,7 +17,9 @@ use crate::metrics::BgpMetrics;
 /// All BGP sessions of this node.
 pub struct BgpSpeaker {
     sessions: BTreeMap<String, (Peer, Session)>,
-    services: BTreeMap<String, ServicesOf>,
+    routes: BTreeMap<String, PeerRoutes>,
+    /// The snapshot of the last apply: the next one looks at what changed since.
+    last: Option<Arc<Loaded>>,
     metrics: Arc<BgpMetrics>,
     changed: Arc<tokio::sync::Notify>,
 }
@@ -40,7 +43,8 @@ impl BgpSpeaker {
     pub fn new(metrics: Arc<BgpMetrics>) -> Self {
         BgpSpeaker {
             sessions: BTreeMap::new(),
-            services: BTreeMap::new(),
+            routes: BTreeMap::new(),
+            last: None,
             metrics,
             changed: Arc::new(tokio::sync::Notify::new()),
         }
@@ -49,11 +53,14 @@ impl BgpSpeaker {
     /// Brings the sessions in line with the configuration and the routes.
     pub async fn apply(
         &mut self,
-        snap: &ClusterSnapshot,
+        loaded: &Arc<Loaded>,
         config: &Config,
         class: &str,
         node: &NodeView,
     ) {
+        let snap = &loaded.snapshot;
+        let prev = self.last.replace(loaded.clone());
+        let prev = prev.as_ref().map(|l| &l.snapshot);
         let router_id = node_router_id(snap, &node.name);
         let wanted: BTreeMap<&str, &Peer> = peers_for(config, node)
             .into_iter()
@@ -66,20 +73,29 @@ impl BgpSpeaker {
             .map(|(name, _)| name.clone())
             .collect();
         for name in stale {
-            self.services.remove(&name);
+            self.routes.remove(&name);
             if let Some((_, s)) = self.sessions.remove(&name) {
                 tracing::info!(peer = %name, "stopping session (peer removed or changed)");
                 s.stop().await;
             }
         }
         for (name, peer) in wanted {
-            let (table, services) = routes_with_services(snap, config, class, node, peer);
-            self.services.insert(name.to_string(), services);
+            let routes = self.routes.entry(name.to_string()).or_default();
+            let changed = routes.update(prev, snap, config, class, node, peer);
             match self.sessions.get(name) {
-                Some((_, s)) => s.set_routes(table),
+                Some((_, s)) => {
+                    if changed {
+                        s.set_routes(routes.table().clone());
+                    }
+                }
                 None => {
                     tracing::info!(peer = %name, address = %peer.address, "starting session");
-                    let s = Session::start(peer.clone(), router_id, table, self.metrics.clone());
+                    let s = Session::start(
+                        peer.clone(),
+                        router_id,
+                        routes.table().clone(),
+                        self.metrics.clone(),
+                    );
                     let mut st = s.watch_status();
                     let changed = self.changed.clone();
                     tokio::spawn(async move {
@@ -113,9 +129,17 @@ impl BgpSpeaker {
                 let family = if p.addr().is_ipv4() { "IPv4" } else { "IPv6" };
                 !st.withheld.iter().any(|w| w.family == family)
             };
-            for (svc, prefixes) in self.services.get(peer).into_iter().flatten() {
-                if prefixes.iter().any(carried) {
-                    out.entry(svc.clone()).or_default().push(peer.clone());
+            let Some(routes) = self.routes.get(peer) else {
+                continue;
+            };
+            for (svc, mut prefixes) in routes.services() {
+                if prefixes.any(carried) {
+                    let m = &svc.metadata;
+                    let key = (
+                        m.namespace.clone().unwrap_or_else(|| "default".into()),
+                        m.name.clone().unwrap_or_default(),
+                    );
+                    out.entry(key).or_default().push(peer.clone());
                 }
             }
         }

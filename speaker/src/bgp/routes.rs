@@ -1,13 +1,18 @@
 //! The routes one node announces to one peer (pure): every address of a Service
 //! of ours whose pool a BGPAdvertisement selects for this node and this peer.
+//! [`PeerRoutes`] keeps each Service's routes between plans, so a change to one
+//! Service recomputes one Service, not 10,000.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use ferrolb_crds::ClusterSnapshot;
-use ferrolb_crds::config::{CommunityValue, Config, Peer, any_matches};
+use ferrolb_crds::config::{BgpAdvertisement, CommunityValue, Config, Peer, Pool, any_matches};
 use ferrolb_crds::services::{ingress_ips, is_ours};
 use ipnet::IpNet;
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::discovery::v1::EndpointSlice;
 
 use crate::election::{NodeView, nodes_with_ready_endpoints};
 
@@ -22,6 +27,24 @@ pub struct RouteSpec {
     pub large_communities: Vec<(u32, u32, u32)>,
 }
 
+impl RouteSpec {
+    /// Both: the higher LOCAL_PREF, every community.
+    fn merge(&mut self, o: &RouteSpec) {
+        self.local_pref = self.local_pref.max(o.local_pref);
+        self.communities.extend_from_slice(&o.communities);
+        self.large_communities
+            .extend_from_slice(&o.large_communities);
+        self.communities.sort_unstable();
+        self.communities.dedup();
+        self.large_communities.sort_unstable();
+        self.large_communities.dedup();
+    }
+}
+
+/// Desired routes toward one peer. Specs are shared: most prefixes carry one of a
+/// handful, and a shared one compares by pointer.
+pub type Table = BTreeMap<IpNet, Arc<RouteSpec>>;
+
 /// The peers this node opens sessions to.
 pub fn peers_for<'a>(config: &'a Config, node: &NodeView) -> Vec<&'a Peer> {
     config
@@ -31,85 +54,393 @@ pub fn peers_for<'a>(config: &'a Config, node: &NodeView) -> Vec<&'a Peer> {
         .collect()
 }
 
-/// The Services behind each announced prefix, as (namespace, name).
-pub type ServicesOf = BTreeMap<(String, String), BTreeSet<IpNet>>;
+/// The routes of one Service toward `peer`, by prefix, each spec merged over the
+/// advertisements that select it (empty when the node does not announce it).
+pub fn service_routes(
+    snap: &ClusterSnapshot,
+    config: &Config,
+    node: &NodeView,
+    peer: &Peer,
+    svc: &Service,
+) -> Vec<(IpNet, RouteSpec)> {
+    let mut out: Vec<(IpNet, RouteSpec)> = Vec::new();
+    let Some(spec) = &svc.spec else {
+        return out;
+    };
+    if !node.usable
+        || spec.external_traffic_policy.as_deref() == Some("Local")
+            && !nodes_with_ready_endpoints(snap, svc).contains(&node.name)
+    {
+        return out;
+    }
+    for ip in ingress_ips(svc) {
+        let Some(pool) = config.pools.values().find(|p| p.contains(&ip)) else {
+            continue;
+        };
+        for ad in config.bgp_advertisements.values() {
+            if !ad.pools.contains(&pool.name)
+                || !any_matches(&ad.node_selectors, &node.labels)
+                || !(ad.peers.is_empty() || ad.peers.contains(&peer.name))
+            {
+                continue;
+            }
+            let len = match ip {
+                IpAddr::V4(_) => ad.aggregation_length,
+                IpAddr::V6(_) => ad.aggregation_length_v6,
+            };
+            let Ok(prefix) = IpNet::new(ip, len).map(|n| n.trunc()) else {
+                continue;
+            };
+            let mut r = RouteSpec {
+                local_pref: ad.local_pref,
+                ..Default::default()
+            };
+            for c in &ad.communities {
+                match *c {
+                    CommunityValue::Standard(v) => r.communities.push(v),
+                    CommunityValue::Large(a, b, c) => r.large_communities.push((a, b, c)),
+                }
+            }
+            match out.iter_mut().find(|(p, _)| *p == prefix) {
+                Some((_, s)) => s.merge(&r),
+                None => {
+                    r.merge(&RouteSpec::default());
+                    out.push((prefix, r))
+                }
+            }
+        }
+    }
+    out.sort_unstable_by_key(|(p, _)| *p);
+    out
+}
 
-/// Desired routes of `node` toward `peer`.
+/// What the routes of every Service depend on besides the Service (and, for
+/// `externalTrafficPolicy: Local`, the EndpointSlices).
+#[derive(Clone, Debug, PartialEq)]
+struct Inputs {
+    pools: BTreeMap<String, Pool>,
+    ads: BTreeMap<String, BgpAdvertisement>,
+    node: NodeView,
+    peer: String,
+    class: String,
+}
+
+/// One Service's routes as last computed.
+struct Cached {
+    /// Held so that its address, the key, is not reused while cached.
+    svc: Arc<Service>,
+    routes: Vec<(IpNet, Arc<RouteSpec>)>,
+    local: bool,
+}
+
+/// The routes toward one peer, kept per Service (by the `Arc` the snapshot
+/// shares: an unchanged Service keeps its allocation from one snapshot to the
+/// next) while the configuration, the node and the peer stay the same. The table
+/// is updated in place: only the prefixes of changed Services are touched.
+#[derive(Default)]
+pub struct PeerRoutes {
+    inputs: Option<Inputs>,
+    slices: Vec<Arc<EndpointSlice>>,
+    by_service: HashMap<usize, Cached>,
+    /// The Services behind each prefix (several when aggregated).
+    by_prefix: HashMap<IpNet, Vec<usize>>,
+    table: Table,
+    specs: Vec<Arc<RouteSpec>>,
+    /// Updated once: the next update may look at what changed since.
+    synced: bool,
+}
+
+/// Distinct specs kept for sharing; past this many the list starts over.
+const MAX_SPECS: usize = 256;
+
+impl PeerRoutes {
+    /// Brings the table in line with this snapshot; true when it changed.
+    /// `prev` is the snapshot of the last call (when there was one): only the
+    /// Services that differ from it are looked at.
+    pub fn update(
+        &mut self,
+        prev: Option<&ClusterSnapshot>,
+        snap: &ClusterSnapshot,
+        config: &Config,
+        class: &str,
+        node: &NodeView,
+        peer: &Peer,
+    ) -> bool {
+        let inputs = Inputs {
+            pools: config.pools.clone(),
+            ads: config.bgp_advertisements.clone(),
+            node: node.clone(),
+            peer: peer.name.clone(),
+            class: class.to_string(),
+        };
+        let mut touched: Vec<IpNet> = Vec::new();
+        let touched_all = self.inputs.as_ref() != Some(&inputs);
+        if touched_all {
+            touched.extend(self.table.keys());
+            self.by_service.clear();
+            self.by_prefix.clear();
+            self.specs.clear();
+            self.inputs = Some(inputs);
+        }
+        let slices_same = self.slices.len() == snap.endpoint_slices.len()
+            && self
+                .slices
+                .iter()
+                .zip(&snap.endpoint_slices)
+                .all(|(a, b)| Arc::ptr_eq(a, b));
+        // Local Services dropped here are learnt again by the full pass.
+        let full = touched_all || !slices_same;
+        if !slices_same {
+            let local: Vec<usize> = self
+                .by_service
+                .iter()
+                .filter(|(_, c)| c.local)
+                .map(|(k, _)| *k)
+                .collect();
+            for k in local {
+                self.forget(k, &mut touched);
+            }
+            self.slices = snap.endpoint_slices.clone();
+        }
+        if self.specs.len() > MAX_SPECS {
+            self.specs.clear();
+        }
+        match prev.filter(|_| self.synced && !full) {
+            Some(prev) => {
+                let ch = changed_services(&prev.services, &snap.services);
+                for svc in ch.removed {
+                    self.forget(Arc::as_ptr(svc) as usize, &mut touched);
+                }
+                let mut added = ch.added;
+                for (o, n) in ch.replaced {
+                    // The file source builds new objects on every load: an equal
+                    // one keeps its routes under its new address.
+                    if **o == **n && self.rekey(o, n) {
+                        continue;
+                    }
+                    self.forget(Arc::as_ptr(o) as usize, &mut touched);
+                    added.push(n);
+                }
+                for svc in added.into_iter().filter(|s| is_ours(s, class)) {
+                    self.learn(snap, config, node, peer, svc, &mut touched);
+                }
+            }
+            None => {
+                let seen: std::collections::HashSet<usize> = snap
+                    .services
+                    .iter()
+                    .filter(|s| is_ours(s, class))
+                    .map(|s| Arc::as_ptr(s) as usize)
+                    .collect();
+                let gone: Vec<usize> = self
+                    .by_service
+                    .keys()
+                    .filter(|k| !seen.contains(k))
+                    .copied()
+                    .collect();
+                for k in gone {
+                    self.forget(k, &mut touched);
+                }
+                for svc in snap.services.iter().filter(|s| is_ours(s, class)) {
+                    if !self.by_service.contains_key(&(Arc::as_ptr(svc) as usize)) {
+                        self.learn(snap, config, node, peer, svc, &mut touched);
+                    }
+                }
+            }
+        }
+        self.synced = true;
+        touched.sort_unstable();
+        touched.dedup();
+        let mut changed = false;
+        for p in touched {
+            let mut merged: Option<Arc<RouteSpec>> = None;
+            for k in self.by_prefix.get(&p).into_iter().flatten() {
+                let Some((_, s)) = self
+                    .by_service
+                    .get(k)
+                    .and_then(|c| c.routes.iter().find(|(q, _)| *q == p))
+                else {
+                    continue;
+                };
+                merged = Some(match merged {
+                    None => s.clone(),
+                    Some(m) if *m == **s => m,
+                    Some(m) => {
+                        let mut both = (*m).clone();
+                        both.merge(s);
+                        share(&mut self.specs, both)
+                    }
+                });
+            }
+            match merged {
+                None => {
+                    self.by_prefix.remove(&p);
+                    changed |= self.table.remove(&p).is_some();
+                }
+                Some(m) => {
+                    if self.table.get(&p) != Some(&m) {
+                        self.table.insert(p, m);
+                        changed = true;
+                    }
+                }
+            }
+        }
+        changed
+    }
+
+    /// Computes one Service's routes, noting its prefixes.
+    fn learn(
+        &mut self,
+        snap: &ClusterSnapshot,
+        config: &Config,
+        node: &NodeView,
+        peer: &Peer,
+        svc: &Arc<Service>,
+        touched: &mut Vec<IpNet>,
+    ) {
+        let key = Arc::as_ptr(svc) as usize;
+        let specs = &mut self.specs;
+        let routes: Vec<(IpNet, Arc<RouteSpec>)> = service_routes(snap, config, node, peer, svc)
+            .into_iter()
+            .map(|(p, s)| (p, share(specs, s)))
+            .collect();
+        for (p, _) in &routes {
+            self.by_prefix.entry(*p).or_default().push(key);
+            touched.push(*p);
+        }
+        let local = svc
+            .spec
+            .as_ref()
+            .and_then(|s| s.external_traffic_policy.as_deref())
+            == Some("Local");
+        self.by_service.insert(
+            key,
+            Cached {
+                svc: svc.clone(),
+                routes,
+                local,
+            },
+        );
+    }
+
+    /// Files the routes of `old` under `new` (an equal object); false when `old`
+    /// had none cached.
+    fn rekey(&mut self, old: &Arc<Service>, new: &Arc<Service>) -> bool {
+        let (from, to) = (Arc::as_ptr(old) as usize, Arc::as_ptr(new) as usize);
+        let Some(mut c) = self.by_service.remove(&from) else {
+            return false;
+        };
+        for (p, _) in &c.routes {
+            for k in self.by_prefix.get_mut(p).into_iter().flatten() {
+                if *k == from {
+                    *k = to;
+                }
+            }
+        }
+        c.svc = new.clone();
+        self.by_service.insert(to, c);
+        true
+    }
+
+    /// Drops one Service's routes, noting its prefixes.
+    fn forget(&mut self, key: usize, touched: &mut Vec<IpNet>) {
+        let Some(c) = self.by_service.remove(&key) else {
+            return;
+        };
+        for (p, _) in &c.routes {
+            if let Some(v) = self.by_prefix.get_mut(p) {
+                v.retain(|k| *k != key);
+            }
+            touched.push(*p);
+        }
+    }
+
+    /// The table as of the last update.
+    pub fn table(&self) -> &Table {
+        &self.table
+    }
+
+    /// Each Service with routes toward the peer, with its prefixes.
+    pub fn services(&self) -> impl Iterator<Item = (&Service, impl Iterator<Item = &IpNet>)> {
+        self.by_service
+            .values()
+            .filter(|c| !c.routes.is_empty())
+            .map(|c| (&*c.svc, c.routes.iter().map(|(p, _)| p)))
+    }
+}
+
+/// How two snapshots' Service lists differ.
+#[derive(Debug, Default)]
+pub struct ServiceChanges<'a> {
+    /// Only in the new list.
+    pub added: Vec<&'a Arc<Service>>,
+    /// Only in the old list.
+    pub removed: Vec<&'a Arc<Service>>,
+    /// The same key in another object: (old, new).
+    pub replaced: Vec<(&'a Arc<Service>, &'a Arc<Service>)>,
+}
+
+/// How `new` differs from `old`. Both are sorted by (namespace, name), as every
+/// snapshot is, so this is one pass of pointer comparisons that looks into an
+/// object only where the lists differ: with the kube source a change to one of
+/// 10,000 Services reads one or two of them.
+pub fn changed_services<'a>(
+    old: &'a [Arc<Service>],
+    new: &'a [Arc<Service>],
+) -> ServiceChanges<'a> {
+    fn key(s: &Service) -> (Option<&str>, Option<&str>) {
+        (s.metadata.namespace.as_deref(), s.metadata.name.as_deref())
+    }
+    let mut out = ServiceChanges::default();
+    let (mut i, mut j) = (0, 0);
+    while i < old.len() && j < new.len() {
+        if Arc::ptr_eq(&old[i], &new[j]) {
+            i += 1;
+            j += 1;
+            continue;
+        }
+        match key(&old[i]).cmp(&key(&new[j])) {
+            std::cmp::Ordering::Less => {
+                out.removed.push(&old[i]);
+                i += 1;
+            }
+            std::cmp::Ordering::Greater => {
+                out.added.push(&new[j]);
+                j += 1;
+            }
+            std::cmp::Ordering::Equal => {
+                out.replaced.push((&old[i], &new[j]));
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    out.removed.extend(&old[i..]);
+    out.added.extend(&new[j..]);
+    out
+}
+
+/// The shared spec equal to `s` (a new one when there is none yet).
+fn share(specs: &mut Vec<Arc<RouteSpec>>, s: RouteSpec) -> Arc<RouteSpec> {
+    if let Some(x) = specs.iter().find(|x| ***x == s) {
+        return x.clone();
+    }
+    let a = Arc::new(s);
+    specs.push(a.clone());
+    a
+}
+
+/// Desired routes of `node` toward `peer` (without a cache).
 pub fn routes(
     snap: &ClusterSnapshot,
     config: &Config,
     class: &str,
     node: &NodeView,
     peer: &Peer,
-) -> BTreeMap<IpNet, RouteSpec> {
-    routes_with_services(snap, config, class, node, peer).0
-}
-
-/// Desired routes of `node` toward `peer`, with the Services each one carries.
-pub fn routes_with_services(
-    snap: &ClusterSnapshot,
-    config: &Config,
-    class: &str,
-    node: &NodeView,
-    peer: &Peer,
-) -> (BTreeMap<IpNet, RouteSpec>, ServicesOf) {
-    let mut out: BTreeMap<IpNet, RouteSpec> = BTreeMap::new();
-    let mut services = ServicesOf::new();
-    if !node.usable {
-        return (out, services);
-    }
-    for svc in snap.services.iter().filter(|s| is_ours(s, class)) {
-        let Some(spec) = &svc.spec else { continue };
-        if spec.external_traffic_policy.as_deref() == Some("Local")
-            && !nodes_with_ready_endpoints(snap, svc).contains(&node.name)
-        {
-            continue;
-        }
-        let ips = ingress_ips(svc);
-        for ip in ips {
-            let Some(pool) = config.pools.values().find(|p| p.contains(&ip)) else {
-                continue;
-            };
-            for ad in config.bgp_advertisements.values() {
-                if !ad.pools.contains(&pool.name)
-                    || !any_matches(&ad.node_selectors, &node.labels)
-                    || !(ad.peers.is_empty() || ad.peers.contains(&peer.name))
-                {
-                    continue;
-                }
-                let len = match ip {
-                    IpAddr::V4(_) => ad.aggregation_length,
-                    IpAddr::V6(_) => ad.aggregation_length_v6,
-                };
-                let Ok(prefix) = IpNet::new(ip, len).map(|n| n.trunc()) else {
-                    continue;
-                };
-                services
-                    .entry((
-                        svc.metadata
-                            .namespace
-                            .clone()
-                            .unwrap_or_else(|| "default".into()),
-                        svc.metadata.name.clone().unwrap_or_default(),
-                    ))
-                    .or_default()
-                    .insert(prefix);
-                let r = out.entry(prefix).or_default();
-                r.local_pref = r.local_pref.max(ad.local_pref);
-                for c in &ad.communities {
-                    match *c {
-                        CommunityValue::Standard(v) => r.communities.push(v),
-                        CommunityValue::Large(a, b, c) => r.large_communities.push((a, b, c)),
-                    }
-                }
-                r.communities.sort_unstable();
-                r.communities.dedup();
-                r.large_communities.sort_unstable();
-                r.large_communities.dedup();
-            }
-        }
-    }
-    (out, services)
+) -> Table {
+    let mut r = PeerRoutes::default();
+    r.update(None, snap, config, class, node, peer);
+    r.table
 }
 
 #[cfg(test)]
@@ -221,5 +552,180 @@ status: {loadBalancer: {ingress: [{ip: 198.51.100.8}]}}
             ..rack
         };
         assert!(routes(&s, &c, "ferrolb.io/ferrolb", &down, &c.peers["tor-b"]).is_empty());
+    }
+
+    #[test]
+    fn changed_services_by_pointer_walk() {
+        let svc = |n: &str| {
+            let mut s = Service::default();
+            s.metadata.namespace = Some("default".into());
+            s.metadata.name = Some(n.into());
+            Arc::new(s)
+        };
+        let (a, b, c, d) = (svc("a"), svc("b"), svc("c"), svc("d"));
+        let old = vec![a.clone(), b.clone(), d.clone()];
+        let b2 = svc("b");
+        let new = vec![a.clone(), b2.clone(), c.clone()];
+        let ch = changed_services(&old, &new);
+        let names = |v: &[&Arc<Service>]| {
+            v.iter()
+                .map(|s| s.metadata.name.clone().unwrap())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names(&ch.added), ["c"]);
+        assert_eq!(names(&ch.removed), ["d"]);
+        assert_eq!(ch.replaced.len(), 1, "b is another object now");
+        assert!(Arc::ptr_eq(ch.replaced[0].0, &b) && Arc::ptr_eq(ch.replaced[0].1, &b2));
+        let ch = changed_services(&new, &new);
+        assert!(ch.added.is_empty() && ch.removed.is_empty() && ch.replaced.is_empty());
+    }
+
+    /// An update that remembers its snapshot for the next, as the manager does.
+    fn step(
+        cache: &mut PeerRoutes,
+        prev: &mut Option<ClusterSnapshot>,
+        s: &ClusterSnapshot,
+        c: &Config,
+        n: &NodeView,
+        peer: &Peer,
+    ) -> bool {
+        let changed = cache.update(prev.as_ref(), s, c, "ferrolb.io/ferrolb", n, peer);
+        *prev = Some(s.clone());
+        changed
+    }
+
+    #[test]
+    fn unchanged_services_keep_their_routes() {
+        let (mut s, c) = setup();
+        let n = node(&[]);
+        let peer = &c.peers["tor-a"];
+        let mut cache = PeerRoutes::default();
+        let mut prev = None;
+        assert!(step(&mut cache, &mut prev, &s, &c, &n, peer));
+        let first = cache.table().clone();
+        assert_eq!(first, routes(&s, &c, "ferrolb.io/ferrolb", &n, peer));
+        assert!(
+            !step(&mut cache, &mut prev, &s, &c, &n, peer),
+            "nothing changed"
+        );
+        let again = cache.table().clone();
+        let spec = |t: &Table, p: &str| t[&p.parse::<IpNet>().unwrap()].clone();
+        assert!(
+            Arc::ptr_eq(
+                &spec(&first, "198.51.100.7/32"),
+                &spec(&again, "198.51.100.7/32")
+            ),
+            "the same Service object: its routes are reused, not recomputed"
+        );
+        // An equal copy (the file source's reload) keeps its routes.
+        for x in &mut s.services {
+            *x = Arc::new((**x).clone());
+        }
+        assert!(!step(&mut cache, &mut prev, &s, &c, &n, peer));
+        assert_eq!(
+            cache.services().count(),
+            1,
+            "web (the Local one has no routes yet)"
+        );
+        assert!(Arc::ptr_eq(
+            &spec(&first, "198.51.100.7/32"),
+            &spec(cache.table(), "198.51.100.7/32")
+        ));
+        // A changed Service (a new object) is recomputed; a removed one goes.
+        let web = s
+            .services
+            .iter()
+            .position(|x| x.metadata.name.as_deref() == Some("web"))
+            .unwrap();
+        let mut moved = (*s.services[web]).clone();
+        moved
+            .status
+            .as_mut()
+            .unwrap()
+            .load_balancer
+            .as_mut()
+            .unwrap()
+            .ingress = Some(vec![k8s_openapi::api::core::v1::LoadBalancerIngress {
+            ip: Some("198.51.100.9".into()),
+            ..Default::default()
+        }]);
+        s.services[web] = Arc::new(moved);
+        assert!(step(&mut cache, &mut prev, &s, &c, &n, peer));
+        let t = cache.table().clone();
+        let keys: Vec<String> = t.keys().map(ToString::to_string).collect();
+        assert_eq!(keys, ["198.51.100.9/32"]);
+        assert_eq!(t, routes(&s, &c, "ferrolb.io/ferrolb", &n, peer));
+        // A ready endpoint on this node (a new EndpointSlice) brings the Local one in.
+        let slice: k8s_openapi::api::discovery::v1::EndpointSlice =
+            serde_json::from_value(serde_json::json!({
+                "metadata": {"name": "local-1", "namespace": "default",
+                             "labels": {"kubernetes.io/service-name": "local"}},
+                "addressType": "IPv4",
+                "endpoints": [{"addresses": ["10.1.0.5"], "nodeName": "n1"}]
+            }))
+            .unwrap();
+        s.endpoint_slices.push(Arc::new(slice));
+        assert!(step(&mut cache, &mut prev, &s, &c, &n, peer));
+        let t = cache.table().clone();
+        let keys: Vec<String> = t.keys().map(ToString::to_string).collect();
+        assert_eq!(keys, ["198.51.100.8/32", "198.51.100.9/32"]);
+        // Other configuration: everything is recomputed.
+        let mut c2 = c.clone();
+        c2.bgp_advertisements.retain(|k, _| k != "a");
+        assert!(step(&mut cache, &mut prev, &s, &c2, &n, peer));
+        assert!(cache.table().is_empty());
+        assert_eq!(cache.services().count(), 0);
+    }
+
+    #[test]
+    fn an_aggregate_stays_while_any_service_behind_it_does() {
+        let (mut s, c) = setup();
+        let rack = node(&[("rack", "r1")]);
+        let peer = &c.peers["tor-b"];
+        let web = s
+            .services
+            .iter()
+            .find(|x| x.metadata.name.as_deref() == Some("web"))
+            .cloned()
+            .unwrap();
+        let mut db = (*web).clone();
+        db.metadata.name = Some("db".into());
+        db.status
+            .as_mut()
+            .unwrap()
+            .load_balancer
+            .as_mut()
+            .unwrap()
+            .ingress = Some(vec![k8s_openapi::api::core::v1::LoadBalancerIngress {
+            ip: Some("198.51.100.20".into()),
+            ..Default::default()
+        }]);
+        s.services.push(Arc::new(db));
+        s.normalize();
+        let mut cache = PeerRoutes::default();
+        let mut prev = None;
+        let keys = |t: &Table| t.keys().map(ToString::to_string).collect::<Vec<_>>();
+        step(&mut cache, &mut prev, &s, &c, &rack, peer);
+        assert_eq!(
+            keys(cache.table()),
+            [
+                "198.51.100.0/24",
+                "198.51.100.7/32",
+                "198.51.100.20/32",
+                "2001:db8:100::7/128"
+            ]
+        );
+        s.services
+            .retain(|x| x.metadata.name.as_deref() != Some("web"));
+        assert!(step(&mut cache, &mut prev, &s, &c, &rack, peer));
+        assert_eq!(keys(cache.table()), ["198.51.100.0/24", "198.51.100.20/32"]);
+        assert_eq!(
+            *cache.table(),
+            routes(&s, &c, "ferrolb.io/ferrolb", &rack, peer)
+        );
+        s.services
+            .retain(|x| x.metadata.name.as_deref() != Some("db"));
+        assert!(step(&mut cache, &mut prev, &s, &c, &rack, peer));
+        assert!(cache.table().is_empty(), "{:?}", keys(cache.table()));
     }
 }

@@ -22,11 +22,18 @@ use super::graceful_restart::{self, GracefulRestart};
 use super::nexthop::{self, NextHops};
 use super::packet::{self, LocalOpen, Message};
 use super::routes::RouteSpec;
+pub use super::routes::Table;
 use super::update::{Attrs, Encoding};
 use crate::metrics::BgpMetrics;
 
-/// Desired routes toward one peer.
-pub type Table = BTreeMap<IpNet, RouteSpec>;
+/// What the advertised table was planned from. While the session's families and
+/// next hops stay the same, a new table is planned from its difference to this
+/// one: a new Service costs its own prefixes, not a pass over 10,000.
+struct Planned {
+    table: Arc<Table>,
+    families: Vec<(u16, u8)>,
+    next_hops: NextHops,
+}
 
 /// What a session reports.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -154,6 +161,8 @@ struct Driver {
     withheld: Vec<Withheld>,
     /// The distinct attribute sets of the last desired table.
     shared_attrs: Vec<Arc<Attrs>>,
+    /// The table the advertised routes were planned from.
+    planned: Option<Planned>,
     /// The session reached Established since this speaker started: later OPENs
     /// are not from a restarting speaker (RFC 4724 section 4.1, the R bit).
     was_established: bool,
@@ -248,6 +257,7 @@ impl Driver {
             metrics,
             withheld: Vec::new(),
             shared_attrs: Vec::new(),
+            planned: None,
             was_established: false,
         }
     }
@@ -413,17 +423,24 @@ impl Driver {
         let offered = families::offered(self.peer.disable_mp, self.peer.address);
         let table = self.routes.borrow().clone();
         let plan = families::plan(table.keys().copied(), &offered, &n.families, &c.next_hops);
+        self.planned = Some(Planned {
+            table: table.clone(),
+            families: n.families.clone(),
+            next_hops: c.next_hops.clone(),
+        });
         // One shared set of attributes per (route spec, next hop), the same `Arc`
         // as last time when it did not change: what is advertised already then
         // compares by pointer. The distinct sets are few, and neighbouring
         // prefixes mostly share their spec.
         let mut distinct: Vec<Arc<Attrs>> = Vec::new();
-        let mut last: Option<(&RouteSpec, IpAddr, Arc<Attrs>)> = None;
+        let mut last: Option<(&Arc<RouteSpec>, IpAddr, Arc<Attrs>)> = None;
         let mut out = BTreeMap::new();
         for (p, nh) in &plan.hops {
             let Some(spec) = table.get(p) else { continue };
             let a = match &last {
-                Some((ls, lnh, la)) if *lnh == *nh && *ls == spec => la.clone(),
+                Some((ls, lnh, la)) if *lnh == *nh && (Arc::ptr_eq(ls, spec) || *ls == spec) => {
+                    la.clone()
+                }
                 _ => {
                     let a = self.attrs(spec, *nh);
                     let shared = match distinct
@@ -449,6 +466,93 @@ impl Driver {
         }
         self.withheld = plan.withheld;
         out
+    }
+
+    /// The changes from the planned table to the current one, with session
+    /// attributes (`None`: withdraw), or `None` when the table must be planned
+    /// whole (nothing planned yet, or the families or next hops changed).
+    fn delta(&mut self) -> Option<Vec<(IpNet, Option<Arc<Attrs>>)>> {
+        let (c, n) = (self.conn.as_ref()?, self.negotiated.as_ref()?);
+        let planned = self.planned.as_ref()?;
+        if planned.families != n.families || planned.next_hops != c.next_hops {
+            return None;
+        }
+        let (negotiated, next_hops) = (n.families.clone(), c.next_hops.clone());
+        let table = self.routes.borrow().clone();
+        let mut changed: Vec<(IpNet, Option<&Arc<RouteSpec>>)> = Vec::new();
+        let (mut old, mut new) = (planned.table.iter().peekable(), table.iter().peekable());
+        loop {
+            match (old.peek(), new.peek()) {
+                (None, None) => break,
+                (Some((p, _)), None) => {
+                    changed.push((**p, None));
+                    old.next();
+                }
+                (None, Some((p, s))) => {
+                    changed.push((**p, Some(*s)));
+                    new.next();
+                }
+                (Some((po, so)), Some((pn, sn))) => match po.cmp(pn) {
+                    std::cmp::Ordering::Less => {
+                        changed.push((**po, None));
+                        old.next();
+                    }
+                    std::cmp::Ordering::Greater => {
+                        changed.push((**pn, Some(*sn)));
+                        new.next();
+                    }
+                    std::cmp::Ordering::Equal => {
+                        if !Arc::ptr_eq(so, sn) && so != sn {
+                            changed.push((**pn, Some(*sn)));
+                        }
+                        old.next();
+                        new.next();
+                    }
+                },
+            }
+        }
+        let offered = families::offered(self.peer.disable_mp, self.peer.address);
+        let mut recount = !self.withheld.is_empty();
+        let mut out = Vec::with_capacity(changed.len());
+        for (p, spec) in changed {
+            let attrs = match spec.map(|s| (s, families::hop(p, &offered, &negotiated, &next_hops)))
+            {
+                Some((s, Some(Ok(nh)))) => Some(self.shared(s, nh)),
+                Some((_, Some(Err(_)))) => {
+                    recount = true;
+                    None
+                }
+                _ => None,
+            };
+            out.push((p, attrs));
+        }
+        if recount {
+            let plan = families::plan(table.keys().copied(), &offered, &negotiated, &next_hops);
+            for w in families::newly_withheld(&self.withheld, &plan.withheld) {
+                tracing::warn!(peer = %self.peer.name, family = w.family, prefixes = w.prefixes, reason = %w.reason, "prefixes not announced to this peer");
+            }
+            self.withheld = plan.withheld;
+        }
+        if let Some(p) = self.planned.as_mut() {
+            p.table = table;
+        }
+        Some(out)
+    }
+
+    /// The shared attribute set for `spec` with `next_hop`.
+    fn shared(&mut self, spec: &RouteSpec, next_hop: IpAddr) -> Arc<Attrs> {
+        let a = self.attrs(spec, next_hop);
+        if let Some(s) = self.shared_attrs.iter().find(|s| ***s == a) {
+            return s.clone();
+        }
+        // Sharing saves memory and comparisons; a long list would cost more
+        // than it saves (the next whole plan rebuilds it).
+        if self.shared_attrs.len() >= 256 {
+            self.shared_attrs.clear();
+        }
+        let a = Arc::new(a);
+        self.shared_attrs.push(a.clone());
+        a
     }
 
     fn encoding(&self) -> Encoding {
@@ -490,9 +594,17 @@ impl Driver {
 
     async fn send_diff(&mut self) {
         let t0 = Instant::now();
-        let desired = self.desired();
-        let t1 = Instant::now();
-        let msgs = self.adj.diff(desired, self.encoding());
+        let (msgs, t1) = match self.delta() {
+            Some(changes) => {
+                let t1 = Instant::now();
+                (self.adj.apply(changes, self.encoding()), t1)
+            }
+            None => {
+                let desired = self.desired();
+                let t1 = Instant::now();
+                (self.adj.diff(desired, self.encoding()), t1)
+            }
+        };
         let t2 = Instant::now();
         let n = msgs.len();
         self.send_all(msgs).await;
@@ -600,6 +712,7 @@ impl Driver {
                 Action::SessionDown(why) => {
                     tracing::warn!(peer = %self.peer.name, reason = %why, "session down");
                     self.adj.clear();
+                    self.planned = None;
                     self.negotiated = None;
                     self.withheld.clear();
                     self.publish(Some(why));

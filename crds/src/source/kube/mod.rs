@@ -2,12 +2,13 @@
 //! as the file source; the sink ([`sink`]) writes status with server-side apply
 //! and records Events.
 
+mod ordered;
 mod sink;
 mod speaker_objects;
 
 pub use sink::KubeSink;
 pub use speaker_objects::{
-    NODE_LABEL, PEER_LABEL, l2_status_name, label_value, session_state_name,
+    NODE_LABEL, PEER_LABEL, bgp_status_name, l2_status_name, label_value, session_state_name,
 };
 
 use std::fmt::Debug;
@@ -24,6 +25,7 @@ use kube::{Api, Client, Resource};
 use serde::de::DeserializeOwned;
 use tokio::sync::{mpsc, watch};
 
+use self::ordered::{Ordered, reflect_ordered};
 use super::status::SpeakerStatusFile;
 use super::{Loaded, SnapshotSource};
 use crate::snapshot::ClusterSnapshot;
@@ -116,10 +118,10 @@ struct Stores {
     communities: Store<Community>,
     bfd: Store<BFDProfile>,
     secrets: Store<Secret>,
-    services: Store<Service>,
+    services: Ordered<Service>,
     namespaces: Store<Namespace>,
     nodes: Option<Store<Node>>,
-    slices: Option<Store<EndpointSlice>>,
+    slices: Option<Ordered<EndpointSlice>>,
     speakers: Option<(Store<SpeakerStatus>, Store<BGPSessionState>)>,
 }
 
@@ -167,14 +169,14 @@ impl Stores {
             communities: items(&self.communities),
             bfd_profiles: items(&self.bfd),
             secrets: items(&self.secrets),
-            // The stores' own objects: an unchanged one keeps its `Arc` from one
-            // snapshot to the next.
+            // The stores' own objects, in order: an unchanged one keeps its `Arc`
+            // from one snapshot to the next, and sorting them is one pass.
             services: self.services.state(),
             namespaces: items(&self.namespaces),
             nodes: self.nodes.as_ref().map(items).unwrap_or_default(),
-            endpoint_slices: self.slices.as_ref().map(Store::state).unwrap_or_default(),
+            endpoint_slices: self.slices.as_ref().map(Ordered::state).unwrap_or_default(),
         };
-        s.normalize();
+        s.normalize_owned();
         s
     }
 }
@@ -194,14 +196,14 @@ pub async fn watch_cluster(client: Client, opts: KubeWatchOptions) -> KubeWatch 
         communities: reflect(Api::namespaced(client.clone(), ns), ntx.clone(), &mut tasks),
         bfd: reflect(Api::namespaced(client.clone(), ns), ntx.clone(), &mut tasks),
         secrets: reflect(Api::namespaced(client.clone(), ns), ntx.clone(), &mut tasks),
-        services: reflect(Api::all(client.clone()), ntx.clone(), &mut tasks),
+        services: reflect_ordered(Api::all(client.clone()), ntx.clone(), &mut tasks),
         namespaces: reflect(Api::all(client.clone()), ntx.clone(), &mut tasks),
         nodes: opts
             .nodes
             .then(|| reflect(Api::all(client.clone()), ntx.clone(), &mut tasks)),
         slices: opts
             .endpoint_slices
-            .then(|| reflect(Api::all(client.clone()), ntx.clone(), &mut tasks)),
+            .then(|| reflect_ordered(Api::all(client.clone()), ntx.clone(), &mut tasks)),
         speakers: opts.speakers.then(|| {
             (
                 reflect(Api::namespaced(client.clone(), ns), ntx.clone(), &mut tasks),

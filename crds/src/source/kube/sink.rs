@@ -206,6 +206,14 @@ impl StatusSink for KubeSink {
         self.write_service_statuses(status).await
     }
 
+    async fn update_speaker(
+        &self,
+        before: &SpeakerStatusFile,
+        status: &SpeakerStatusFile,
+    ) -> Result<(), SourceError> {
+        self.update_service_statuses(before, status).await
+    }
+
     async fn emit_events(&self, events: &[EventRecord]) -> Result<(), SourceError> {
         for e in events {
             if let Err(err) = self.emit(e).await {

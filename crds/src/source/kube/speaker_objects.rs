@@ -51,6 +51,11 @@ pub fn l2_status_name(node: &str, namespace: &str, service: &str) -> String {
     status_object_name("l2", node, namespace, service)
 }
 
+/// The name of the `ServiceBGPStatus` of one Service on one node.
+pub fn bgp_status_name(node: &str, namespace: &str, service: &str) -> String {
+    status_object_name("bgp", node, namespace, service)
+}
+
 /// The name of the `BGPSessionState` of one node's session with one peer.
 pub fn session_state_name(node: &str, peer: &str) -> String {
     status_object_name("session", node, "", peer)
@@ -103,7 +108,176 @@ fn service_entries<'a, S: serde::Serialize + 'a>(
         .collect()
 }
 
+/// The Service key of a status object: (namespace, name).
+type ServiceKey<'a> = (&'a Option<String>, &'a Option<String>);
+
+/// The items of `now` that are new or differ from `before`, and the keys only
+/// `before` has. Both lists come sorted by key from the speaker (a merge, no
+/// map); unsorted ones are matched through a map.
+fn service_changes<'a, S: PartialEq>(
+    before: &'a [S],
+    now: &'a [S],
+    key: impl Fn(&'a S) -> ServiceKey<'a>,
+) -> (Vec<(ServiceKey<'a>, &'a S)>, Vec<ServiceKey<'a>>) {
+    let sorted = |v: &'a [S]| v.windows(2).all(|w| key(&w[0]) < key(&w[1]));
+    let mut changed = Vec::new();
+    let mut removed = Vec::new();
+    if sorted(before) && sorted(now) {
+        let (mut b, mut n) = (before.iter().peekable(), now.iter().peekable());
+        loop {
+            match (b.peek(), n.peek()) {
+                (None, None) => break,
+                (Some(o), None) => {
+                    removed.push(key(o));
+                    b.next();
+                }
+                (None, Some(x)) => {
+                    changed.push((key(x), *x));
+                    n.next();
+                }
+                (Some(o), Some(x)) => match key(o).cmp(&key(x)) {
+                    std::cmp::Ordering::Less => {
+                        removed.push(key(o));
+                        b.next();
+                    }
+                    std::cmp::Ordering::Greater => {
+                        changed.push((key(x), *x));
+                        n.next();
+                    }
+                    std::cmp::Ordering::Equal => {
+                        if o != x {
+                            changed.push((key(x), *x));
+                        }
+                        b.next();
+                        n.next();
+                    }
+                },
+            }
+        }
+        return (changed, removed);
+    }
+    let old: std::collections::HashMap<ServiceKey<'a>, &'a S> =
+        before.iter().map(|s| (key(s), s)).collect();
+    let new_keys: std::collections::HashSet<ServiceKey<'a>> = now.iter().map(&key).collect();
+    changed.extend(
+        now.iter()
+            .filter(|s| old.get(&key(s)).is_none_or(|o| *o != *s))
+            .map(|s| (key(s), s)),
+    );
+    removed.extend(before.iter().map(&key).filter(|k| !new_keys.contains(k)));
+    (changed, removed)
+}
+
 impl KubeSink {
+    /// As [`KubeSink::write_service_statuses`], when `before` is what the last
+    /// successful write made: per-Service objects are compared as typed
+    /// statuses and only the changed ones are built and applied. With 10,000
+    /// Services, building every object's JSON to find the one that changed took
+    /// 150 ms per change.
+    pub async fn update_service_statuses(
+        &self,
+        before: &SpeakerStatusFile,
+        status: &SpeakerStatusFile,
+    ) -> Result<(), SourceError> {
+        let swept = {
+            let a = self.applied();
+            a.swept.contains("ServiceL2Status") && a.swept.contains("ServiceBGPStatus")
+        };
+        if !swept || before.node != status.node {
+            return self.write_service_statuses(status).await;
+        }
+        let node = status.node.as_str();
+        let head = SpeakerStatusFile {
+            node: status.node.clone(),
+            conditions: status.conditions.clone(),
+            sessions: status.sessions.clone(),
+            ..Default::default()
+        };
+        let (l2, l2_gone) = service_changes(&before.l2, &status.l2, |s| {
+            (&s.service_namespace, &s.service_name)
+        });
+        let (bgp, bgp_gone) = service_changes(&before.bgp, &status.bgp, |s| {
+            (&s.service_namespace, &s.service_name)
+        });
+        let gone = |prefix: &str, keys: Vec<ServiceKey<'_>>| -> Vec<String> {
+            keys.into_iter()
+                .map(|(ns, n)| {
+                    status_object_name(
+                        prefix,
+                        node,
+                        ns.as_deref().unwrap_or_default(),
+                        n.as_deref().unwrap_or_default(),
+                    )
+                })
+                .collect()
+        };
+        let l2 = service_entries("l2", node, l2.into_iter().map(|((ns, n), s)| (ns, n, s)));
+        let bgp = service_entries("bgp", node, bgp.into_iter().map(|((ns, n), s)| (ns, n, s)));
+        let results = [
+            self.sync_head(&head).await,
+            self.sync_delta::<ServiceL2Status>("ServiceL2Status", l2, gone("l2", l2_gone))
+                .await,
+            self.sync_delta::<ServiceBGPStatus>("ServiceBGPStatus", bgp, gone("bgp", bgp_gone))
+                .await,
+        ];
+        results.into_iter().collect()
+    }
+
+    /// Applies `entries` where they differ from what was applied and deletes
+    /// `removed`, leaving the kind's other objects alone.
+    async fn sync_delta<K>(
+        &self,
+        kind: &'static str,
+        entries: Vec<Entry>,
+        removed: Vec<String>,
+    ) -> Result<(), SourceError>
+    where
+        K: Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>
+            + Clone
+            + DeserializeOwned
+            + Debug,
+    {
+        let api: Api<K> = Api::namespaced(self.client.clone(), &self.namespace);
+        let mut first_err = None;
+        for e in entries {
+            let known = {
+                let a = self.applied();
+                let last = a.objects.get(kind).and_then(|m| m.get(&e.name));
+                if last == Some(&e.status) {
+                    continue;
+                }
+                last.is_some()
+            };
+            match self.apply_object(&api, kind, &e, known).await {
+                Ok(()) => {
+                    self.applied()
+                        .objects
+                        .entry(kind)
+                        .or_default()
+                        .insert(e.name, e.status);
+                }
+                Err(err) => {
+                    first_err.get_or_insert(err);
+                }
+            }
+        }
+        for name in removed {
+            match api.delete(&name, &DeleteParams::default()).await {
+                Ok(_) => {}
+                Err(kube::Error::Api(s)) if s.code == 404 => {}
+                Err(e) => {
+                    first_err
+                        .get_or_insert(api_err(format!("{kind} {}/{name}", self.namespace), e));
+                    continue;
+                }
+            }
+            if let Some(m) = self.applied().objects.get_mut(kind) {
+                m.remove(&name);
+            }
+        }
+        first_err.map_or(Ok(()), Err)
+    }
+
     /// Makes the speaker objects of `status.node` exactly what `status` says:
     /// `SpeakerStatus` (named after the node), one `BGPSessionState` per peer, one
     /// `ServiceL2Status`/`ServiceBGPStatus` per announced Service (named from a hash
@@ -115,6 +289,36 @@ impl KubeSink {
         &self,
         status: &SpeakerStatusFile,
     ) -> Result<(), SourceError> {
+        let node = status.node.as_str();
+        let l2 = service_entries(
+            "l2",
+            node,
+            status
+                .l2
+                .iter()
+                .map(|s| (&s.service_namespace, &s.service_name, s)),
+        );
+        let bgp = service_entries(
+            "bgp",
+            node,
+            status
+                .bgp
+                .iter()
+                .map(|s| (&s.service_namespace, &s.service_name, s)),
+        );
+        let results = [
+            self.sync_head(status).await,
+            self.sync::<ServiceL2Status>("ServiceL2Status", node, l2)
+                .await,
+            self.sync::<ServiceBGPStatus>("ServiceBGPStatus", node, bgp)
+                .await,
+        ];
+        results.into_iter().collect()
+    }
+
+    /// The node's `SpeakerStatus` and its `BGPSessionState`s (few objects: always
+    /// compared whole).
+    async fn sync_head(&self, status: &SpeakerStatusFile) -> Result<(), SourceError> {
         let node = status.node.as_str();
         let me = vec![Entry {
             name: node.to_string(),
@@ -136,29 +340,9 @@ impl KubeSink {
                 }
             })
             .collect();
-        let l2 = service_entries(
-            "l2",
-            node,
-            status
-                .l2
-                .iter()
-                .map(|s| (&s.service_namespace, &s.service_name, s)),
-        );
-        let bgp = service_entries(
-            "bgp",
-            node,
-            status
-                .bgp
-                .iter()
-                .map(|s| (&s.service_namespace, &s.service_name, s)),
-        );
         let results = [
             self.sync::<SpeakerStatus>("SpeakerStatus", node, me).await,
             self.sync::<BGPSessionState>("BGPSessionState", node, sessions)
-                .await,
-            self.sync::<ServiceL2Status>("ServiceL2Status", node, l2)
-                .await,
-            self.sync::<ServiceBGPStatus>("ServiceBGPStatus", node, bgp)
                 .await,
         ];
         results.into_iter().collect()
@@ -290,5 +474,43 @@ impl KubeSink {
             .await
             .map_err(|err| api_err(format!("{what} status"), err))?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changes_by_service_sorted_or_not() {
+        let s = |ns: &str, n: &str, v: u32| (Some(ns.to_string()), Some(n.to_string()), v);
+        let before = vec![s("a", "x", 1), s("a", "y", 1), s("b", "z", 1)];
+        let now = vec![s("a", "w", 1), s("a", "y", 2), s("b", "z", 1)];
+        fn key(t: &(Option<String>, Option<String>, u32)) -> ServiceKey<'_> {
+            (&t.0, &t.1)
+        }
+        type Rec = (Option<String>, Option<String>, u32);
+        type Changes<'a> = (Vec<(ServiceKey<'a>, &'a Rec)>, Vec<ServiceKey<'a>>);
+        let show = |(c, r): Changes<'_>| {
+            let c: Vec<String> = c
+                .iter()
+                .map(|((_, n), v)| format!("{}={}", n.as_deref().unwrap_or(""), v.2))
+                .collect();
+            let r: Vec<String> = r
+                .iter()
+                .map(|(_, n)| n.as_deref().unwrap_or("").to_string())
+                .collect();
+            (c, r)
+        };
+        let want = (
+            vec!["w=1".to_string(), "y=2".to_string()],
+            vec!["x".to_string()],
+        );
+        assert_eq!(show(service_changes(&before, &now, key)), want);
+        let mut shuffled = now.clone();
+        shuffled.reverse();
+        let (mut c, r) = show(service_changes(&before, &shuffled, key));
+        c.sort();
+        assert_eq!((c, r), want, "an unsorted list gives the same changes");
     }
 }
