@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use ferrolb_crds::source::status::{EventRecord, ObjectRef, SpeakerStatusFile};
 use ferrolb_crds::source::{SnapshotSource, StatusSink};
-use ferrolb_crds::v1beta1::ServiceBGPStatusStatus;
 use k8s_openapi::jiff::Timestamp;
 use tokio::sync::watch;
 
@@ -286,16 +285,7 @@ pub async fn run(
         {
             tracing::warn!(error = %e, "cannot emit the finding Events");
         }
-        p.status.bgp = bgp
-            .service_peers()
-            .into_iter()
-            .map(|((ns, name), peers)| ServiceBGPStatusStatus {
-                node: Some(opts.node.clone()),
-                service_name: Some(name),
-                service_namespace: Some(ns),
-                peers,
-            })
-            .collect();
+        p.status.bgp = bgp.service_statuses(&opts.node).to_vec();
         let (sessions, session_events) =
             session_states.update(&opts.node, &bgp.statuses(), &config.peers, Timestamp::now());
         p.status.sessions = sessions;

@@ -8,11 +8,21 @@ use std::sync::Arc;
 use ferrolb_crds::ClusterSnapshot;
 use ferrolb_crds::config::{Config, Peer};
 use ferrolb_crds::source::Loaded;
+use ferrolb_crds::v1beta1::ServiceBGPStatusStatus;
 
 use super::routes::{PeerRoutes, peers_for};
 use super::session::{Session, SessionStatus};
 use crate::election::NodeView;
 use crate::metrics::BgpMetrics;
+
+/// What [`BgpSpeaker::service_statuses`] depends on.
+#[derive(Debug, PartialEq, Eq)]
+struct CarryKey {
+    services_gen: u64,
+    node: String,
+    /// Per session: peer, Established, the families it withholds.
+    sessions: Vec<(String, bool, Vec<&'static str>)>,
+}
 
 /// All BGP sessions of this node.
 pub struct BgpSpeaker {
@@ -20,6 +30,10 @@ pub struct BgpSpeaker {
     routes: BTreeMap<String, PeerRoutes>,
     /// The snapshot of the last apply: the next one looks at what changed since.
     last: Option<Arc<Loaded>>,
+    /// Bumped when the Services behind any peer's routes may have changed.
+    services_gen: u64,
+    /// The last [`BgpSpeaker::service_statuses`], with what it was built from.
+    statuses: Option<(CarryKey, Vec<ServiceBGPStatusStatus>)>,
     metrics: Arc<BgpMetrics>,
     changed: Arc<tokio::sync::Notify>,
 }
@@ -45,6 +59,8 @@ impl BgpSpeaker {
             sessions: BTreeMap::new(),
             routes: BTreeMap::new(),
             last: None,
+            services_gen: 0,
+            statuses: None,
             metrics,
             changed: Arc::new(tokio::sync::Notify::new()),
         }
@@ -73,6 +89,7 @@ impl BgpSpeaker {
             .map(|(name, _)| name.clone())
             .collect();
         for name in stale {
+            self.services_gen += 1;
             self.routes.remove(&name);
             if let Some((_, s)) = self.sessions.remove(&name) {
                 tracing::info!(peer = %name, "stopping session (peer removed or changed)");
@@ -82,6 +99,9 @@ impl BgpSpeaker {
         for (name, peer) in wanted {
             let routes = self.routes.entry(name.to_string()).or_default();
             let changed = routes.update(prev, snap, config, class, node, peer);
+            if routes.take_services_changed() {
+                self.services_gen += 1;
+            }
             match self.sessions.get(name) {
                 Some((_, s)) => {
                     if changed {
@@ -117,7 +137,7 @@ impl BgpSpeaker {
     /// Per Service, the peers with an Established session that carry one of its
     /// prefixes (for ServiceBGPStatus), sorted; a prefix of a withheld family is
     /// not carried.
-    pub fn service_peers(&self) -> BTreeMap<(String, String), Vec<String>> {
+    fn service_peers(&self) -> BTreeMap<(String, String), Vec<String>> {
         let mut out: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
         for (peer, (_, s)) in &self.sessions {
             let st = s.status();
@@ -144,6 +164,46 @@ impl BgpSpeaker {
             }
         }
         out
+    }
+
+    /// One `ServiceBGPStatus` status per Service carried to an Established peer,
+    /// sorted by Service. Rebuilt only when the Services behind the routes or a
+    /// session's state or withheld families changed: a session reporting one
+    /// more advertised prefix does not rebuild 10,000 of them.
+    pub fn service_statuses(&mut self, node: &str) -> &[ServiceBGPStatusStatus] {
+        let key = CarryKey {
+            services_gen: self.services_gen,
+            node: node.to_string(),
+            sessions: self
+                .sessions
+                .iter()
+                .map(|(n, (_, s))| {
+                    let st = s.status();
+                    let mut withheld: Vec<&'static str> =
+                        st.withheld.iter().map(|w| w.family).collect();
+                    withheld.sort_unstable();
+                    (
+                        n.clone(),
+                        st.state == super::fsm::State::Established,
+                        withheld,
+                    )
+                })
+                .collect(),
+        };
+        if self.statuses.as_ref().is_none_or(|(k, _)| *k != key) {
+            let built = self
+                .service_peers()
+                .into_iter()
+                .map(|((ns, name), peers)| ServiceBGPStatusStatus {
+                    node: Some(node.to_string()),
+                    service_name: Some(name),
+                    service_namespace: Some(ns),
+                    peers,
+                })
+                .collect();
+            self.statuses = Some((key, built));
+        }
+        self.statuses.as_ref().map_or(&[], |(_, v)| v.as_slice())
     }
 
     /// Every session's status, by peer name.

@@ -148,6 +148,9 @@ pub struct PeerRoutes {
     specs: Vec<Arc<RouteSpec>>,
     /// Updated once: the next update may look at what changed since.
     synced: bool,
+    /// A Service's routes were computed or dropped since the last
+    /// [`PeerRoutes::take_services_changed`].
+    services_changed: bool,
 }
 
 /// Distinct specs kept for sharing; past this many the list starts over.
@@ -299,6 +302,7 @@ impl PeerRoutes {
         touched: &mut Vec<IpNet>,
     ) {
         let key = Arc::as_ptr(svc) as usize;
+        self.services_changed = true;
         let specs = &mut self.specs;
         let routes: Vec<(IpNet, Arc<RouteSpec>)> = service_routes(snap, config, node, peer, svc)
             .into_iter()
@@ -347,12 +351,19 @@ impl PeerRoutes {
         let Some(c) = self.by_service.remove(&key) else {
             return;
         };
+        self.services_changed = true;
         for (p, _) in &c.routes {
             if let Some(v) = self.by_prefix.get_mut(p) {
                 v.retain(|k| *k != key);
             }
             touched.push(*p);
         }
+    }
+
+    /// Whether the Services behind the table may differ since the last call
+    /// (the table itself may not: two Services behind one aggregate).
+    pub fn take_services_changed(&mut self) -> bool {
+        std::mem::take(&mut self.services_changed)
     }
 
     /// The table as of the last update.
@@ -580,6 +591,21 @@ status: {loadBalancer: {ingress: [{ip: 198.51.100.8}]}}
         assert!(ch.added.is_empty() && ch.removed.is_empty() && ch.replaced.is_empty());
     }
 
+    /// A copy of `svc` with `ip` as its only address.
+    fn with_ip(svc: &Service, ip: &str) -> Service {
+        let mut s = svc.clone();
+        s.status = Some(k8s_openapi::api::core::v1::ServiceStatus {
+            load_balancer: Some(k8s_openapi::api::core::v1::LoadBalancerStatus {
+                ingress: Some(vec![k8s_openapi::api::core::v1::LoadBalancerIngress {
+                    ip: Some(ip.into()),
+                    ..Default::default()
+                }]),
+            }),
+            ..Default::default()
+        });
+        s
+    }
+
     /// An update that remembers its snapshot for the next, as the manager does.
     fn step(
         cache: &mut PeerRoutes,
@@ -637,19 +663,7 @@ status: {loadBalancer: {ingress: [{ip: 198.51.100.8}]}}
             .iter()
             .position(|x| x.metadata.name.as_deref() == Some("web"))
             .unwrap();
-        let mut moved = (*s.services[web]).clone();
-        moved
-            .status
-            .as_mut()
-            .unwrap()
-            .load_balancer
-            .as_mut()
-            .unwrap()
-            .ingress = Some(vec![k8s_openapi::api::core::v1::LoadBalancerIngress {
-            ip: Some("198.51.100.9".into()),
-            ..Default::default()
-        }]);
-        s.services[web] = Arc::new(moved);
+        s.services[web] = Arc::new(with_ip(&s.services[web], "198.51.100.9"));
         assert!(step(&mut cache, &mut prev, &s, &c, &n, peer));
         let t = cache.table().clone();
         let keys: Vec<String> = t.keys().map(ToString::to_string).collect();
@@ -688,18 +702,8 @@ status: {loadBalancer: {ingress: [{ip: 198.51.100.8}]}}
             .find(|x| x.metadata.name.as_deref() == Some("web"))
             .cloned()
             .unwrap();
-        let mut db = (*web).clone();
+        let mut db = with_ip(&web, "198.51.100.20");
         db.metadata.name = Some("db".into());
-        db.status
-            .as_mut()
-            .unwrap()
-            .load_balancer
-            .as_mut()
-            .unwrap()
-            .ingress = Some(vec![k8s_openapi::api::core::v1::LoadBalancerIngress {
-            ip: Some("198.51.100.20".into()),
-            ..Default::default()
-        }]);
         s.services.push(Arc::new(db));
         s.normalize();
         let mut cache = PeerRoutes::default();

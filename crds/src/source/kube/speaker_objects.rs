@@ -69,6 +69,23 @@ fn status_object_name(prefix: &str, node: &str, namespace: &str, name: &str) -> 
     )
 }
 
+/// A kind of status object a speaker owns (namespaced, in FerroLB's namespace).
+trait StatusObject:
+    Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>
+    + Clone
+    + DeserializeOwned
+    + Debug
+{
+}
+
+impl<K> StatusObject for K where
+    K: Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + Debug
+{
+}
+
 /// One object to apply: its name, labels and status.
 struct Entry {
     name: String,
@@ -225,18 +242,12 @@ impl KubeSink {
 
     /// Applies `entries` where they differ from what was applied and deletes
     /// `removed`, leaving the kind's other objects alone.
-    async fn sync_delta<K>(
+    async fn sync_delta<K: StatusObject>(
         &self,
         kind: &'static str,
         entries: Vec<Entry>,
         removed: Vec<String>,
-    ) -> Result<(), SourceError>
-    where
-        K: Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>
-            + Clone
-            + DeserializeOwned
-            + Debug,
-    {
+    ) -> Result<(), SourceError> {
         let api: Api<K> = Api::namespaced(self.client.clone(), &self.namespace);
         let mut first_err = None;
         for e in entries {
@@ -350,18 +361,12 @@ impl KubeSink {
 
     /// Applies the entries of `kind` whose status changed and deletes the objects
     /// of `node` that are no longer wanted.
-    async fn sync<K>(
+    async fn sync<K: StatusObject>(
         &self,
         kind: &'static str,
         node: &str,
         entries: Vec<Entry>,
-    ) -> Result<(), SourceError>
-    where
-        K: Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>
-            + Clone
-            + DeserializeOwned
-            + Debug,
-    {
+    ) -> Result<(), SourceError> {
         let api: Api<K> = Api::namespaced(self.client.clone(), &self.namespace);
         let (before, swept) = {
             let applied = self.applied();
