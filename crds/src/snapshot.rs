@@ -96,11 +96,11 @@ impl ClusterSnapshot {
             Object::BGPPeer(x) => self.peers.push(x),
             Object::Community(x) => self.communities.push(x),
             Object::BFDProfile(x) => self.bfd_profiles.push(x),
-            Object::Service(x) => self.services.push(Arc::new(x)),
+            Object::Service(x) => self.services.push(x),
             Object::Node(x) => self.nodes.push(x),
             Object::Namespace(x) => self.namespaces.push(x),
             Object::Secret(x) => self.secrets.push(x),
-            Object::EndpointSlice(x) => self.endpoint_slices.push(Arc::new(x)),
+            Object::EndpointSlice(x) => self.endpoint_slices.push(x),
         }
     }
 

@@ -491,7 +491,8 @@ async fn the_controller_view_reads_speaker_heads_and_wakes_on_their_changes() {
             service_name: Some("web".into()),
             service_namespace: Some("default".into()),
             ..Default::default()
-        }],
+        }]
+        .into(),
         sessions: vec![session("Active")],
         ..Default::default()
     };
@@ -505,7 +506,7 @@ async fn the_controller_view_reads_speaker_heads_and_wakes_on_their_changes() {
     assert_eq!(
         heads,
         [SpeakerStatusFile {
-            bgp: vec![],
+            bgp: Default::default(),
             ..st.clone()
         }]
     );
@@ -535,4 +536,100 @@ async fn the_controller_view_reads_speaker_heads_and_wakes_on_their_changes() {
         "{:?}",
         loaded.errors
     );
+}
+
+#[tokio::test]
+async fn unchanged_services_are_the_same_objects_in_the_next_load() {
+    use ferrolb_crds::source::file::ParseCache;
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let svc = |n: &str, port: u16| {
+        format!(
+            "apiVersion: v1\nkind: Service\nmetadata: {{name: {n}}}\nspec: {{type: LoadBalancer, ports: [{{port: {port}}}]}}\n---\n"
+        )
+    };
+    std::fs::write(d.join("a.yaml"), svc("web", 80) + &svc("db", 5432)).unwrap();
+    std::fs::write(d.join("b.yaml"), svc("dns", 53)).unwrap();
+    let src = FileSource::new(d);
+    let rec = |name: &str, ip: &str| {
+        let mut r = record(ip);
+        r.name = name.into();
+        r
+    };
+    src.write_services(&[rec("web", "192.168.10.1"), rec("db", "192.168.10.2")])
+        .await
+        .unwrap();
+    let mut cache = ParseCache::default();
+    let by_name = |l: &ferrolb_crds::source::Loaded, n: &str| {
+        l.snapshot
+            .services
+            .iter()
+            .find(|s| s.metadata.name.as_deref() == Some(n))
+            .cloned()
+            .unwrap()
+    };
+    let ip = |s: &Arc<k8s_openapi::api::core::v1::Service>| {
+        s.status
+            .as_ref()
+            .unwrap()
+            .load_balancer
+            .as_ref()
+            .unwrap()
+            .ingress
+            .as_ref()
+            .unwrap()[0]
+            .ip
+            .clone()
+            .unwrap()
+    };
+    let first = src.load_with(&mut cache).unwrap();
+    // A new status for one Service, another file rewritten.
+    src.write_services(&[rec("web", "192.168.10.1"), rec("db", "192.168.10.9")])
+        .await
+        .unwrap();
+    std::fs::write(d.join("b.yaml"), svc("dns", 5353)).unwrap();
+    let second = src.load_with(&mut cache).unwrap();
+    assert_eq!(
+        second,
+        src.load().unwrap(),
+        "the cached load is the fresh one"
+    );
+    assert!(Arc::ptr_eq(
+        &by_name(&first, "web"),
+        &by_name(&second, "web")
+    ));
+    assert!(!Arc::ptr_eq(
+        &by_name(&first, "db"),
+        &by_name(&second, "db")
+    ));
+    assert_eq!(ip(&by_name(&second, "db")), "192.168.10.9");
+    let dns = by_name(&second, "dns");
+    assert!(!Arc::ptr_eq(&by_name(&first, "dns"), &dns));
+    assert_eq!(
+        dns.spec.as_ref().unwrap().ports.as_ref().unwrap()[0].port,
+        5353
+    );
+    // Nothing changed: every Service is the one of the load before.
+    let third = src.load_with(&mut cache).unwrap();
+    for (a, b) in second
+        .snapshot
+        .services
+        .iter()
+        .zip(&third.snapshot.services)
+    {
+        assert!(Arc::ptr_eq(a, b), "{:?}", a.metadata.name);
+    }
+    // Only the status changed: the user's objects come from the last load.
+    src.write_services(&[rec("web", "192.168.10.7"), rec("db", "192.168.10.9")])
+        .await
+        .unwrap();
+    let fourth = src.load_with(&mut cache).unwrap();
+    assert_eq!(fourth, src.load().unwrap());
+    assert_eq!(ip(&by_name(&fourth, "web")), "192.168.10.7");
+    assert!(Arc::ptr_eq(
+        &by_name(&third, "dns"),
+        &by_name(&fourth, "dns")
+    ));
+    assert!(Arc::ptr_eq(&by_name(&third, "db"), &by_name(&fourth, "db")));
 }

@@ -285,7 +285,7 @@ pub async fn run(
         {
             tracing::warn!(error = %e, "cannot emit the finding Events");
         }
-        p.status.bgp = bgp.service_statuses(&opts.node).to_vec();
+        p.status.bgp = bgp.service_statuses(&opts.node);
         let (sessions, session_events) =
             session_states.update(&opts.node, &bgp.statuses(), &config.peers, Timestamp::now());
         p.status.sessions = sessions;

@@ -594,7 +594,8 @@ fn carrying(node: &str, peers: &[&str]) -> SpeakerStatusFile {
             service_name: Some("web".into()),
             service_namespace: Some("default".into()),
             peers: peers.iter().map(|p| p.to_string()).collect(),
-        }],
+        }]
+        .into(),
         ..Default::default()
     }
 }

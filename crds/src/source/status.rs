@@ -70,8 +70,8 @@ pub struct SpeakerStatusFile {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub l2: Vec<ServiceL2StatusStatus>,
     /// Services this node announces over BGP.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub bgp: Vec<ServiceBGPStatusStatus>,
+    #[serde(default, skip_serializing_if = "Shared::is_empty")]
+    pub bgp: Shared<ServiceBGPStatusStatus>,
     /// Speaker-level findings (`SpeakerStatus` conditions in kube mode).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
@@ -79,6 +79,62 @@ pub struct SpeakerStatusFile {
     /// mode), sorted by peer.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sessions: Vec<BGPSessionStateStatus>,
+}
+
+/// A list shared between its copies: the speaker hands the same 10,000-entry
+/// list to each status it builds until the list changes, and two copies of one
+/// list compare by pointer. Reads and writes as the plain list; writing through
+/// it copies the list first when it is shared.
+#[derive(Clone, Debug, Default)]
+pub struct Shared<T>(std::sync::Arc<Vec<T>>);
+
+impl<T> Shared<T> {
+    /// Whether it has no entries.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Whether both are the same list (not a copy).
+    pub fn same(&self, o: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &o.0)
+    }
+}
+
+impl<T> From<Vec<T>> for Shared<T> {
+    fn from(v: Vec<T>) -> Self {
+        Shared(std::sync::Arc::new(v))
+    }
+}
+
+impl<T> std::ops::Deref for Shared<T> {
+    type Target = Vec<T>;
+    fn deref(&self) -> &Vec<T> {
+        &self.0
+    }
+}
+
+impl<T: Clone> std::ops::DerefMut for Shared<T> {
+    fn deref_mut(&mut self) -> &mut Vec<T> {
+        std::sync::Arc::make_mut(&mut self.0)
+    }
+}
+
+impl<T: PartialEq> PartialEq for Shared<T> {
+    fn eq(&self, o: &Self) -> bool {
+        self.same(o) || *self.0 == *o.0
+    }
+}
+
+impl<T: Serialize> Serialize for Shared<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Shared<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Vec::<T>::deserialize(d).map(Shared::from)
+    }
 }
 
 /// One line of `status/events.jsonl`, shaped like a Kubernetes Event.
@@ -111,4 +167,50 @@ pub struct ObjectRef {
     pub namespace: String,
     /// Name.
     pub name: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(name: &str) -> ServiceBGPStatusStatus {
+        ServiceBGPStatusStatus {
+            service_name: Some(name.into()),
+            service_namespace: Some("default".into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn shared_list_reads_and_writes_as_the_plain_list() {
+        let st = SpeakerStatusFile {
+            node: "n1".into(),
+            bgp: vec![entry("web")].into(),
+            ..Default::default()
+        };
+        let json = serde_json::to_value(&st).unwrap();
+        assert_eq!(json["bgp"][0]["serviceName"], "web");
+        let back: SpeakerStatusFile = serde_json::from_value(json).unwrap();
+        assert_eq!(back, st);
+        assert!(!back.bgp.same(&st.bgp), "a parsed list is a new list");
+        // An empty list is left out, as the plain Vec was.
+        let empty = serde_json::to_value(SpeakerStatusFile::default()).unwrap();
+        assert!(empty.get("bgp").is_none());
+    }
+
+    #[test]
+    fn writing_through_a_copy_leaves_the_original() {
+        let a: Shared<ServiceBGPStatusStatus> = vec![entry("web")].into();
+        let mut b = a.clone();
+        assert!(b.same(&a));
+        b.push(entry("db"));
+        assert!(!b.same(&a));
+        assert_eq!(a.len(), 1);
+        assert_eq!(b.len(), 2);
+        assert_ne!(a, b);
+        // Equal copies that are not the same list still compare equal.
+        let c: Shared<ServiceBGPStatusStatus> = vec![entry("web")].into();
+        assert!(!c.same(&a));
+        assert_eq!(c, a);
+    }
 }

@@ -1,6 +1,7 @@
 //! Multi-document Kubernetes YAML to typed objects, with file and line on every error.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{Namespace, Node, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -26,16 +27,17 @@ pub enum Object {
     Community(Community),
     /// `ferrolb.io/v1beta1` BFDProfile.
     BFDProfile(BFDProfile),
-    /// `v1` Service.
-    Service(Service),
+    /// `v1` Service. Shared: the file source hands the same one to every snapshot
+    /// until its file changes.
+    Service(Arc<Service>),
     /// `v1` Node.
     Node(Node),
     /// `v1` Namespace.
     Namespace(Namespace),
     /// `v1` Secret.
     Secret(Secret),
-    /// `discovery.k8s.io/v1` EndpointSlice.
-    EndpointSlice(EndpointSlice),
+    /// `discovery.k8s.io/v1` EndpointSlice, shared as Services are.
+    EndpointSlice(Arc<EndpointSlice>),
 }
 
 /// A problem in a YAML file, with its place.
@@ -196,12 +198,12 @@ pub fn parse_file(file: &Path, text: &str) -> (Vec<(Origin, Object)>, Vec<YamlEr
             (API_VERSION, "BGPPeer") => typed(file, offset, &doc).map(Object::BGPPeer),
             (API_VERSION, "Community") => typed(file, offset, &doc).map(Object::Community),
             (API_VERSION, "BFDProfile") => typed(file, offset, &doc).map(Object::BFDProfile),
-            ("v1", "Service") => typed(file, offset, &doc).map(Object::Service),
+            ("v1", "Service") => typed(file, offset, &doc).map(|o| Object::Service(Arc::new(o))),
             ("v1", "Node") => typed(file, offset, &doc).map(Object::Node),
             ("v1", "Namespace") => typed(file, offset, &doc).map(Object::Namespace),
             ("v1", "Secret") => typed(file, offset, &doc).map(Object::Secret),
             ("discovery.k8s.io/v1", "EndpointSlice") => {
-                typed(file, offset, &doc).map(Object::EndpointSlice)
+                typed(file, offset, &doc).map(|o| Object::EndpointSlice(Arc::new(o)))
             }
             (v, k) if v.starts_with("metallb.io/") => Err(err(format!(
                 "{k} has apiVersion {v}: FerroLB reads {API_VERSION} (change the apiVersion; the fields are the same)"
@@ -275,9 +277,10 @@ impl Object {
             Object::BGPPeer(o) => default_namespace(&mut o.metadata),
             Object::Community(o) => default_namespace(&mut o.metadata),
             Object::BFDProfile(o) => default_namespace(&mut o.metadata),
-            Object::Service(o) => default_namespace(&mut o.metadata),
+            // Just parsed, not shared yet: no copy.
+            Object::Service(o) => default_namespace(&mut Arc::make_mut(o).metadata),
             Object::Secret(o) => default_namespace(&mut o.metadata),
-            Object::EndpointSlice(o) => default_namespace(&mut o.metadata),
+            Object::EndpointSlice(o) => default_namespace(&mut Arc::make_mut(o).metadata),
             Object::Node(o) => o.metadata.namespace = None,
             Object::Namespace(o) => o.metadata.namespace = None,
         }

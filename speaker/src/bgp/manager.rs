@@ -8,6 +8,7 @@ use std::sync::Arc;
 use ferrolb_crds::ClusterSnapshot;
 use ferrolb_crds::config::{Config, Peer};
 use ferrolb_crds::source::Loaded;
+use ferrolb_crds::source::status::Shared;
 use ferrolb_crds::v1beta1::ServiceBGPStatusStatus;
 
 use super::routes::{PeerRoutes, peers_for};
@@ -33,7 +34,7 @@ pub struct BgpSpeaker {
     /// Bumped when the Services behind any peer's routes may have changed.
     services_gen: u64,
     /// The last [`BgpSpeaker::service_statuses`], with what it was built from.
-    statuses: Option<(CarryKey, Vec<ServiceBGPStatusStatus>)>,
+    statuses: Option<(CarryKey, Shared<ServiceBGPStatusStatus>)>,
     metrics: Arc<BgpMetrics>,
     changed: Arc<tokio::sync::Notify>,
 }
@@ -170,7 +171,7 @@ impl BgpSpeaker {
     /// sorted by Service. Rebuilt only when the Services behind the routes or a
     /// session's state or withheld families changed: a session reporting one
     /// more advertised prefix does not rebuild 10,000 of them.
-    pub fn service_statuses(&mut self, node: &str) -> &[ServiceBGPStatusStatus] {
+    pub fn service_statuses(&mut self, node: &str) -> Shared<ServiceBGPStatusStatus> {
         let key = CarryKey {
             services_gen: self.services_gen,
             node: node.to_string(),
@@ -191,7 +192,7 @@ impl BgpSpeaker {
                 .collect(),
         };
         if self.statuses.as_ref().is_none_or(|(k, _)| *k != key) {
-            let built = self
+            let built: Vec<ServiceBGPStatusStatus> = self
                 .service_peers()
                 .into_iter()
                 .map(|((ns, name), peers)| ServiceBGPStatusStatus {
@@ -201,9 +202,12 @@ impl BgpSpeaker {
                     peers,
                 })
                 .collect();
-            self.statuses = Some((key, built));
+            self.statuses = Some((key, built.into()));
         }
-        self.statuses.as_ref().map_or(&[], |(_, v)| v.as_slice())
+        self.statuses
+            .as_ref()
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
     }
 
     /// Every session's status, by peer name.

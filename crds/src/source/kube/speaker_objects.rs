@@ -213,9 +213,14 @@ impl KubeSink {
         let (l2, l2_gone) = service_changes(&before.l2, &status.l2, |s| {
             (&s.service_namespace, &s.service_name)
         });
-        let (bgp, bgp_gone) = service_changes(&before.bgp, &status.bgp, |s| {
-            (&s.service_namespace, &s.service_name)
-        });
+        // The speaker hands over the same list until it changes.
+        let (bgp, bgp_gone) = if before.bgp.same(&status.bgp) {
+            (Vec::new(), Vec::new())
+        } else {
+            service_changes(&before.bgp, &status.bgp, |s| {
+                (&s.service_namespace, &s.service_name)
+            })
+        };
         let gone = |prefix: &str, keys: Vec<ServiceKey<'_>>| -> Vec<String> {
             keys.into_iter()
                 .map(|(ns, n)| {
