@@ -90,16 +90,16 @@ impl ClusterSnapshot {
     /// Adds one object to its list.
     pub fn add(&mut self, o: Object) {
         match o {
-            Object::IPAddressPool(x) => self.pools.push(x),
-            Object::L2Advertisement(x) => self.l2_advertisements.push(x),
-            Object::BGPAdvertisement(x) => self.bgp_advertisements.push(x),
-            Object::BGPPeer(x) => self.peers.push(x),
-            Object::Community(x) => self.communities.push(x),
-            Object::BFDProfile(x) => self.bfd_profiles.push(x),
+            Object::IPAddressPool(x) => self.pools.push(*x),
+            Object::L2Advertisement(x) => self.l2_advertisements.push(*x),
+            Object::BGPAdvertisement(x) => self.bgp_advertisements.push(*x),
+            Object::BGPPeer(x) => self.peers.push(*x),
+            Object::Community(x) => self.communities.push(*x),
+            Object::BFDProfile(x) => self.bfd_profiles.push(*x),
             Object::Service(x) => self.services.push(x),
-            Object::Node(x) => self.nodes.push(x),
-            Object::Namespace(x) => self.namespaces.push(x),
-            Object::Secret(x) => self.secrets.push(x),
+            Object::Node(x) => self.nodes.push(*x),
+            Object::Namespace(x) => self.namespaces.push(*x),
+            Object::Secret(x) => self.secrets.push(*x),
             Object::EndpointSlice(x) => self.endpoint_slices.push(x),
         }
     }

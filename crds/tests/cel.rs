@@ -13,12 +13,12 @@ use kube::core::cel::validate_cel;
 /// Runs the CEL rules of the object's CRD; returns the messages of failed rules.
 fn cel_errors(o: &Object) -> Vec<String> {
     let r = match o {
-        Object::IPAddressPool(x) => validate_cel(x),
-        Object::L2Advertisement(x) => validate_cel(x),
-        Object::BGPAdvertisement(x) => validate_cel(x),
-        Object::BGPPeer(x) => validate_cel(x),
-        Object::Community(x) => validate_cel(x),
-        Object::BFDProfile(x) => validate_cel(x),
+        Object::IPAddressPool(x) => validate_cel(&**x),
+        Object::L2Advertisement(x) => validate_cel(&**x),
+        Object::BGPAdvertisement(x) => validate_cel(&**x),
+        Object::BGPPeer(x) => validate_cel(&**x),
+        Object::Community(x) => validate_cel(&**x),
+        Object::BFDProfile(x) => validate_cel(&**x),
         _ => Ok(()),
     };
     match r {

@@ -632,4 +632,30 @@ async fn unchanged_services_are_the_same_objects_in_the_next_load() {
         &by_name(&fourth, "dns")
     ));
     assert!(Arc::ptr_eq(&by_name(&third, "db"), &by_name(&fourth, "db")));
+    // A Service sorting first is added: every other one moves one place down and
+    // is still the one of the load before, with its status.
+    std::fs::write(d.join("0.yaml"), svc("aaa", 1)).unwrap();
+    let fifth = src.load_with(&mut cache).unwrap();
+    assert_eq!(fifth, src.load().unwrap());
+    assert_eq!(
+        fifth.snapshot.services[0].metadata.name.as_deref(),
+        Some("aaa")
+    );
+    for n in ["web", "db", "dns"] {
+        assert!(
+            Arc::ptr_eq(&by_name(&fourth, n), &by_name(&fifth, n)),
+            "{n}"
+        );
+    }
+    // A Service edited under an unchanged status: the edit shows, and the status
+    // is still on it.
+    std::fs::write(d.join("a.yaml"), svc("web", 8080) + &svc("db", 5432)).unwrap();
+    let sixth = src.load_with(&mut cache).unwrap();
+    assert_eq!(sixth, src.load().unwrap());
+    let web = by_name(&sixth, "web");
+    assert_eq!(
+        web.spec.as_ref().unwrap().ports.as_ref().unwrap()[0].port,
+        8080
+    );
+    assert_eq!(ip(&web), "192.168.10.7");
 }

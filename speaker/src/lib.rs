@@ -8,5 +8,6 @@ pub mod election;
 pub mod findings;
 pub mod layer2;
 pub mod membership;
+pub mod memory;
 pub mod metrics;
 pub mod runner;

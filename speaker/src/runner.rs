@@ -359,6 +359,10 @@ pub async fn run(
             "planned"
         );
         ready.send_replace(true);
+        if fresh {
+            // After the routes and status are out: a new Service waits for neither.
+            crate::memory::release_free_heap();
+        }
         let woke = tokio::select! {
             c = rx.changed() => if c.is_err() { break } else { "snapshot" },
             _ = rescan.tick() => {

@@ -124,6 +124,7 @@ impl FileSource {
         }
         // Only the status changed (a new Service's address, say): the user's
         // objects are the ones of the last load, already checked and sorted.
+        let reused = unchanged && cache.inputs.is_some();
         let (mut snap, mut errors) = match &cache.inputs {
             Some((snap, errors)) if unchanged => (snap.clone(), errors.clone()),
             _ => {
@@ -133,10 +134,20 @@ impl FileSource {
             }
         };
         let t1 = std::time::Instant::now();
-        let status = self.read_services_with(&mut cache.records);
+        let inputs = Inputs::new(snap.services.clone(), reused);
+        // A record whose text the last load put on a Service that is still the
+        // same parsed object needs no parse: its result is in the cache.
+        let known = |k: &RecordKey| {
+            cache
+                .overlaid
+                .by_key
+                .get(k)
+                .is_some_and(|o| inputs.find(o).is_some())
+        };
+        let status = self.read_services_with(|k| !known(k));
         let t2 = std::time::Instant::now();
         match status {
-            Ok(status) => overlay_services(&mut snap, &status, &mut cache.overlaid),
+            Ok(status) => overlay_services(&mut snap, &inputs, status, &mut cache.overlaid),
             Err(e) => errors.push(e),
         }
         tracing::debug!(
@@ -215,23 +226,41 @@ impl FileSource {
         Ok(read_status(&self.status_dir().join(SERVICES_FILE))?.unwrap_or_default())
     }
 
-    /// [`FileSource::read_services`], parsing only the records whose text is not in
-    /// `cache` (the controller rewrites the whole file for one changed Service).
+    /// [`FileSource::read_services`], parsing only the records `need` asks for
+    /// (the controller rewrites the whole file for one changed Service).
     fn read_services_with(
         &self,
-        cache: &mut RecordCache,
-    ) -> Result<Vec<Arc<ServiceStatusRecord>>, SourceError> {
+        need: impl Fn(&RecordKey) -> bool,
+    ) -> Result<Vec<StatusRecord>, SourceError> {
         let path = self.status_dir().join(SERVICES_FILE);
-        let text = match std::fs::read_to_string(&path) {
-            Ok(t) => t,
+        let t = std::time::Instant::now();
+        // Bytes: only the records parsed need to be checked as UTF-8.
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(SourceError::io(&path, &e)),
         };
-        if let Some(records) = cache.parse(&text) {
+        tracing::trace!(
+            read_us = t.elapsed().as_micros() as u64,
+            bytes = bytes.len(),
+            "status file read"
+        );
+        if let Some(records) = keyed_records(&bytes, need) {
             return Ok(records);
         }
-        Ok(parse_status::<ServicesStatusFile>(&path, &text)?
-            .map(|f| f.services.into_iter().map(Arc::new).collect())
+        let text = std::str::from_utf8(&bytes).map_err(|e| {
+            SourceError::io(
+                &path,
+                &std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+            )
+        })?;
+        Ok(parse_status::<ServicesStatusFile>(&path, text)?
+            .map(|f| {
+                f.services
+                    .into_iter()
+                    .map(|r| StatusRecord::Parsed(None, r))
+                    .collect()
+            })
             .unwrap_or_default())
     }
 
@@ -326,7 +355,10 @@ impl FileSource {
     /// and a new one after every change that alters it. Needs a tokio runtime.
     /// Watching stops when the returned [`FileWatch`] is dropped.
     pub fn watch(&self) -> Result<FileWatch, SourceError> {
-        let first = self.load()?;
+        // The first load fills the cache the later ones use: the first change
+        // must not cost a parse of everything again.
+        let mut cache = ParseCache::default();
+        let first = self.load_with(&mut cache)?;
         let (tx, rx) = watch::channel(Arc::new(first));
         // Each event says whether a user's file (not a status file) changed.
         let (ev_tx, mut ev_rx) = mpsc::unbounded_channel::<bool>();
@@ -377,7 +409,6 @@ impl FileSource {
                 .map_err(werr)?;
         }
         let source = self.clone();
-        let mut cache = ParseCache::default();
         let reloads = Arc::new(AtomicU64::new(0));
         let counter = reloads.clone();
         let task = tokio::spawn(async move {
@@ -444,12 +475,11 @@ impl FileStamp {
     }
 }
 
-/// Parsed input files by path, and parsed status records by their text, for
+/// Parsed input files by path, and the Services with their status put on, for
 /// [`FileSource::load_with`].
 #[derive(Debug, Default)]
 pub struct ParseCache {
     files: BTreeMap<PathBuf, CachedFile>,
-    records: RecordCache,
     /// The user's objects as the last load built them, while no file changed.
     inputs: Option<(ClusterSnapshot, Vec<SourceError>)>,
     overlaid: OverlayCache,
@@ -476,74 +506,88 @@ struct SpeakerHead {
     sessions: Vec<crate::v1beta1::BGPSessionStateStatus>,
 }
 
-/// `status/services.yaml` records by a 128-bit hash of their text (two foldhash
-/// seeds drawn at random; the text itself would double the cache's memory).
-/// foldhash, not SipHash: 6 MB of records per reload took SipHash 6-12 ms, and
-/// the text is the controller's own output, not an adversary's.
-#[derive(Debug, Default)]
-struct RecordCache {
-    keys: Option<(SeedableRandomState, SeedableRandomState)>,
-    by_text: HashMap<(usize, u64, u64), Arc<ServiceStatusRecord>>,
+/// What identifies the text of one `status/services.yaml` record: its length and
+/// a 128-bit hash (two foldhash seeds drawn at random per process). foldhash, not
+/// SipHash: 6 MB of records per reload took SipHash 6-12 ms, and the text is the
+/// controller's own output, not an adversary's. Only this is kept between loads,
+/// not the parsed records: those were a third of the speaker's heap at 10,000
+/// Services, and the Services they were put on hold the same facts.
+type RecordKey = (usize, u64, u64);
+
+/// One record of `status/services.yaml`, as the overlay needs it.
+#[derive(Debug)]
+enum StatusRecord {
+    /// Not parsed: the caller said it knows this text.
+    Known(RecordKey),
+    /// Parsed; with its key when the file is laid out as FerroLB writes it.
+    Parsed(Option<RecordKey>, ServiceStatusRecord),
 }
 
-impl RecordCache {
-    /// The records of `text`, parsing only those not seen in the previous call;
-    /// `None` when the file is not laid out as FerroLB writes it (then the caller
-    /// parses it whole, which also gives the right error location).
-    fn parse(&mut self, text: &str) -> Option<Vec<Arc<ServiceStatusRecord>>> {
-        let chunks = split_records(text)?;
-        let (a, b) = self.keys.get_or_insert_with(|| {
-            let (a, b) = record_seeds();
-            (
-                SeedableRandomState::with_seed(0, a),
-                SeedableRandomState::with_seed(0, b),
-            )
-        });
-        let key = |c: &str| (c.len(), a.hash_one(c), b.hash_one(c));
-        let keys: Vec<_> = chunks.iter().map(|c| key(c)).collect();
-        let fresh: Vec<&str> = chunks
-            .iter()
-            .zip(&keys)
-            .filter(|(_, k)| !self.by_text.contains_key(k))
-            .map(|(c, _)| *c)
-            .collect();
-        let mut parsed = if fresh.is_empty() {
-            Vec::new()
-        } else {
-            let mut text = String::from("services:\n");
-            for c in &fresh {
-                text.push_str(c);
-                if !c.ends_with('\n') {
-                    text.push('\n');
-                }
+/// The records of `text`, each with its key, parsed only where `need` says so;
+/// `None` when the file is not laid out as FerroLB writes it (then the caller
+/// parses it whole, which also gives the right error location).
+fn keyed_records(text: &[u8], need: impl Fn(&RecordKey) -> bool) -> Option<Vec<StatusRecord>> {
+    let t = std::time::Instant::now();
+    let chunks = split_records(text)?;
+    let t_split = t.elapsed();
+    let (a, b) = record_seeds();
+    let (a, b) = (
+        SeedableRandomState::with_seed(0, a),
+        SeedableRandomState::with_seed(0, b),
+    );
+    let keys: Vec<(RecordKey, bool)> = chunks
+        .iter()
+        .map(|c| {
+            let k = (c.len(), a.hash_one(c), b.hash_one(c));
+            (k, need(&k))
+        })
+        .collect();
+    let t_keys = t.elapsed();
+    // Only the records parsed now are checked for the layout: a known text was
+    // checked when it was parsed.
+    let fresh: Vec<&str> = chunks
+        .iter()
+        .zip(&keys)
+        .filter(|(_, (_, n))| *n)
+        .map(|(c, _)| record_text(c))
+        .collect::<Option<_>>()?;
+    let mut parsed = if fresh.is_empty() {
+        Vec::new()
+    } else {
+        let mut text = String::from("services:\n");
+        for c in &fresh {
+            text.push_str(c);
+            if !c.ends_with('\n') {
+                text.push('\n');
             }
-            serde_saphyr::from_str_with_options::<ServicesStatusFile>(&text, status_options())
-                .ok()?
-                .services
-        };
-        if parsed.len() != fresh.len() {
-            return None;
         }
-        parsed.reverse();
-        let mut next = HashMap::with_capacity(keys.len());
-        let mut out = Vec::with_capacity(keys.len());
-        for k in keys {
-            let r = match self.by_text.get(&k).or_else(|| next.get(&k)) {
-                Some(r) => Arc::clone(r),
-                None => Arc::new(parsed.pop()?),
-            };
-            next.insert(k, Arc::clone(&r));
-            out.push(r);
-        }
-        self.by_text = next;
-        Some(out)
+        serde_saphyr::from_str_with_options::<ServicesStatusFile>(&text, status_options())
+            .ok()?
+            .services
+    };
+    tracing::trace!(
+        split_us = t_split.as_micros() as u64,
+        keys_us = (t_keys - t_split).as_micros() as u64,
+        parse_us = (t.elapsed() - t_keys).as_micros() as u64,
+        records = keys.len(),
+        parsed = fresh.len(),
+        "status records"
+    );
+    if parsed.len() != fresh.len() {
+        return None;
     }
+    parsed.reverse();
+    let mut out = Vec::with_capacity(keys.len());
+    for (k, n) in keys {
+        out.push(if n {
+            StatusRecord::Parsed(Some(k), parsed.pop()?)
+        } else {
+            StatusRecord::Known(k)
+        });
+    }
+    Some(out)
 }
 
-/// The text of each record of a `services.yaml` as FerroLB writes it: `services:`,
-/// then one `- ` item per record at column 0 with every other line indented (or
-/// empty). `None` for any other layout, and when anchors or aliases might tie
-/// records together (a record must mean the same parsed alone).
 /// Two independent foldhash seeds, drawn once per process (foldhash wants them
 /// `'static`).
 fn record_seeds() -> (&'static SharedSeed, &'static SharedSeed) {
@@ -558,35 +602,42 @@ fn record_seeds() -> (&'static SharedSeed, &'static SharedSeed) {
     (a, b)
 }
 
-fn split_records(text: &str) -> Option<Vec<&str>> {
-    let rest = text.strip_prefix("services:\n")?;
-    // Bytes, not chars: a vectorised scan of 6 MB instead of a char searcher.
-    if rest
-        .as_bytes()
-        .chunks(64)
-        .any(|c| c.iter().fold(false, |f, &b| f | (b == b'&') | (b == b'*')))
-    {
+/// The text of each record of a `services.yaml` as FerroLB writes it: `services:`,
+/// then one `- ` item per record at column 0 (the rest of the layout is checked
+/// by [`record_text`] on the records that get parsed). `None` for any other start.
+fn split_records(text: &[u8]) -> Option<Vec<&[u8]>> {
+    let rest = text.strip_prefix(b"services:\n")?;
+    if rest.is_empty() {
+        return Some(Vec::new());
+    }
+    if !rest.starts_with(b"- ") {
         return None;
     }
+    // A SIMD search for record starts; a walk over every line (200,000 of them
+    // at 10,000 Services) was a quarter of a status-only reload.
     let mut out = Vec::new();
-    let mut start = None;
-    let mut pos = 0;
-    for line in rest.split_inclusive('\n') {
-        if line.starts_with("- ") {
-            if let Some(s) = start {
-                out.push(&rest[s..pos]);
-            }
-            start = Some(pos);
-        } else if start.is_none() || !(line.starts_with(' ') || line.trim_end().is_empty()) {
-            return None;
-        }
-        pos += line.len();
+    let mut start = 0;
+    for at in memchr::memmem::find_iter(rest, b"\n- ") {
+        out.push(&rest[start..=at]);
+        start = at + 1;
     }
     // Each with its line ends as written: with `|+` a trailing newline is content.
-    if let Some(s) = start {
-        out.push(&rest[s..]);
-    }
+    out.push(&rest[start..]);
     Some(out)
+}
+
+/// A record's text when it means the same parsed alone: UTF-8, every line after
+/// the first indented (or empty), and no anchors or aliases that could tie it to
+/// another record.
+fn record_text(chunk: &[u8]) -> Option<&str> {
+    if memchr::memchr2(b'&', b'*', chunk).is_some() {
+        return None;
+    }
+    let text = std::str::from_utf8(chunk).ok()?;
+    text.split('\n')
+        .skip(1)
+        .all(|l| l.starts_with(' ') || l.trim_end().is_empty())
+        .then_some(text)
 }
 
 type CachedFile = (
@@ -762,52 +813,102 @@ fn inputs_snapshot(
 /// user's own files and the controller wrote (SipHash was 4% of a reload).
 type FoldMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
+/// The Services as parsed (before their status is put on), sorted by namespace
+/// and name as every snapshot is.
+struct Inputs {
+    services: Vec<Arc<Service>>,
+    /// By address; only when the list is not the last load's (then a Service's
+    /// place may have moved).
+    by_ptr: Option<FoldMap<usize, usize>>,
+}
+
+impl Inputs {
+    /// `reused`: the very list of the last load, so every Service still there is
+    /// at the place it was.
+    fn new(services: Vec<Arc<Service>>, reused: bool) -> Self {
+        let by_ptr = (!reused).then(|| {
+            services
+                .iter()
+                .enumerate()
+                .map(|(i, svc)| (Arc::as_ptr(svc) as usize, i))
+                .collect()
+        });
+        Inputs { services, by_ptr }
+    }
+
+    /// Where the Service an entry was made from is now, if it is still here.
+    fn find(&self, o: &Overlaid) -> Option<usize> {
+        if self
+            .services
+            .get(o.at)
+            .is_some_and(|s| Arc::ptr_eq(s, &o.input))
+        {
+            return Some(o.at);
+        }
+        self.by_ptr
+            .as_ref()?
+            .get(&(Arc::as_ptr(&o.input) as usize))
+            .copied()
+    }
+
+    /// The place of the Service a record is for (a binary search: a map of
+    /// 10,000 names per reload cost more than the reload's one new record).
+    fn by_name(&self, namespace: &str, name: &str) -> Option<usize> {
+        let want = (Some(namespace), Some(name));
+        self.services
+            .binary_search_by(|s| {
+                (s.metadata.namespace.as_deref(), s.metadata.name.as_deref()).cmp(&want)
+            })
+            .ok()
+    }
+}
+
 /// Puts the controller's output back on the Services, as the API server would hold
 /// it, so that consumers read Service status the same way from either source. A
-/// Service whose parsed object and status record are both the ones of the last
-/// load gets the last load's result back: the same `Arc`, so that the speaker's
-/// caches (keyed by pointer) see one changed Service, not 10,000 new ones.
+/// Service whose parsed object and record text are both the ones of the last load
+/// gets the last load's result back: the same `Arc`, so that the speaker's caches
+/// (keyed by pointer) see one changed Service, not 10,000 new ones.
 fn overlay_services(
     s: &mut ClusterSnapshot,
-    status: &[Arc<ServiceStatusRecord>],
+    inputs: &Inputs,
+    status: Vec<StatusRecord>,
     cache: &mut OverlayCache,
 ) {
-    // An index, not a scan per record: 10,000 of each made this 100-200 ms.
-    let mut index: FoldMap<(&str, &str), usize> =
-        FoldMap::with_capacity_and_hasher(s.services.len(), Default::default());
-    for (i, svc) in s.services.iter().enumerate() {
-        if let (Some(ns), Some(name)) = (&svc.metadata.namespace, &svc.metadata.name) {
-            index.entry((ns.as_str(), name.as_str())).or_insert(i);
-        }
-    }
-    let mut hits = Vec::with_capacity(status.len());
-    for rec in status {
-        if let Some(&i) = index.get(&(rec.namespace.as_str(), rec.name.as_str())) {
-            hits.push((i, rec));
-        }
-    }
-    drop(index);
-    let mut next = OverlayCache::with_capacity_and_hasher(hits.len(), Default::default());
-    for (i, rec) in hits {
-        let input = Arc::clone(&s.services[i]);
-        let at = Arc::as_ptr(&input) as usize;
-        let out = match cache.get(&at) {
-            Some(c) if Arc::ptr_eq(&c.input, &input) && Arc::ptr_eq(&c.record, rec) => {
-                Arc::clone(&c.out)
+    // In place, marking what this load used: a new map of 10,000 entries per
+    // reload (and dropping the old one) was most of the overlay's time.
+    cache.pass += 1;
+    let pass = cache.pass;
+    for r in status {
+        match r {
+            StatusRecord::Known(key) => {
+                let Some(o) = cache.by_key.get_mut(&key) else {
+                    continue;
+                };
+                let Some(at) = inputs.find(o) else { continue };
+                s.services[at] = Arc::clone(&o.out);
+                o.at = at;
+                o.pass = pass;
             }
-            _ => Arc::new(with_status((*input).clone(), rec)),
-        };
-        s.services[i] = Arc::clone(&out);
-        next.insert(
-            at,
-            Overlaid {
-                input,
-                record: Arc::clone(rec),
-                out,
-            },
-        );
+            StatusRecord::Parsed(key, rec) => {
+                let Some(at) = inputs.by_name(&rec.namespace, &rec.name) else {
+                    continue;
+                };
+                let input = Arc::clone(&inputs.services[at]);
+                let out = Arc::new(with_status((*input).clone(), &rec));
+                s.services[at] = Arc::clone(&out);
+                if let Some(key) = key {
+                    let o = Overlaid {
+                        input,
+                        out,
+                        at,
+                        pass,
+                    };
+                    cache.by_key.insert(key, o);
+                }
+            }
+        }
     }
-    *cache = next;
+    cache.by_key.retain(|_, o| o.pass == pass);
 }
 
 fn with_status(mut svc: Service, rec: &ServiceStatusRecord) -> Service {
@@ -826,15 +927,23 @@ fn with_status(mut svc: Service, rec: &ServiceStatusRecord) -> Service {
     svc
 }
 
-/// The last load's overlaid Services, by the address of the parsed Service they
-/// came from (held in the entry, so the address cannot be reused meanwhile).
-type OverlayCache = FoldMap<usize, Overlaid>;
+/// The last load's overlaid Services, by the key of the record put on them.
+#[derive(Debug, Default)]
+struct OverlayCache {
+    by_key: FoldMap<RecordKey, Overlaid>,
+    /// Counts loads; an entry not marked with the current one is dropped.
+    pass: u64,
+}
 
+/// One overlaid Service and the parsed one it was made from (held, so that its
+/// address cannot be reused by another while the entry lives), and its place in
+/// the list, as of the load it was last used in.
 #[derive(Debug)]
 struct Overlaid {
     input: Arc<Service>,
-    record: Arc<ServiceStatusRecord>,
     out: Arc<Service>,
+    at: usize,
+    pass: u64,
 }
 
 #[cfg(test)]
@@ -866,14 +975,48 @@ loadBalancer: {{ingress: [{{ip: '{ip}'}}]}}\nconditions: [{{type: t, status: 'Tr
             .services
     }
 
-    fn cached(c: &mut RecordCache, text: &str) -> Option<Vec<ServiceStatusRecord>> {
-        c.parse(text)
-            .map(|v| v.into_iter().map(|r| (*r).clone()).collect())
+    fn cached(text: &str) -> Option<Vec<ServiceStatusRecord>> {
+        keyed_records(text.as_bytes(), |_| true).map(|v| {
+            v.into_iter()
+                .map(|r| match r {
+                    StatusRecord::Parsed(Some(_), r) => r,
+                    other => panic!("not parsed with a key: {other:?}"),
+                })
+                .collect()
+        })
+    }
+
+    #[test]
+    fn only_the_records_asked_for_are_parsed() {
+        let mut records = vec![rec("a", "10.0.0.1", "one"), rec("b", "10.0.0.2", "two")];
+        let keys = |text: &str| -> Vec<RecordKey> {
+            keyed_records(text.as_bytes(), |_| false)
+                .unwrap()
+                .into_iter()
+                .map(|r| match r {
+                    StatusRecord::Known(k) => k,
+                    other => panic!("parsed unasked: {other:?}"),
+                })
+                .collect()
+        };
+        let before = keys(&file(&records));
+        records[1].load_balancer = Default::default();
+        let text = file(&records);
+        let after = keys(&text);
+        assert_eq!(after[0], before[0], "unchanged text, same key");
+        assert_ne!(after[1], before[1], "changed text, new key");
+        let got = keyed_records(text.as_bytes(), |k| !before.contains(k)).unwrap();
+        match &got[..] {
+            [StatusRecord::Known(k), StatusRecord::Parsed(Some(k2), r)] => {
+                assert_eq!((k, k2), (&before[0], &after[1]));
+                assert_eq!(r, &records[1]);
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
     fn records_parsed_one_by_one_equal_the_whole_file_after_each_change() {
-        let mut c = RecordCache::default();
         let mut records = vec![
             rec("a", "10.0.0.1", "plain"),
             rec("b", "10.0.0.2", "two\nlines: and: colons"),
@@ -894,7 +1037,7 @@ loadBalancer: {{ingress: [{{ip: '{ip}'}}]}}\nconditions: [{{type: t, status: 'Tr
         for (i, step) in steps.iter().enumerate() {
             step(&mut records);
             let text = file(&records);
-            let got = cached(&mut c, &text);
+            let got = cached(&text);
             if records.is_empty() {
                 assert!(full(&text).is_empty());
                 continue;
@@ -906,7 +1049,6 @@ loadBalancer: {{ingress: [{{ip: '{ip}'}}]}}\nconditions: [{{type: t, status: 'Tr
 
     #[test]
     fn a_file_not_laid_out_as_we_write_it_is_parsed_whole() {
-        let mut c = RecordCache::default();
         for text in [
             "services: []\n",
             "# comment\nservices:\n- namespace: default\n  name: a\n",
@@ -915,7 +1057,7 @@ loadBalancer: {{ingress: [{{ip: '{ip}'}}]}}\nconditions: [{{type: t, status: 'Tr
             "services:\n- namespace: default\n  name: a\n---\n",
             "services:\n- namespace: default\n  name: [\n",
         ] {
-            assert_eq!(cached(&mut c, text), None, "{text}");
+            assert_eq!(cached(text), None, "{text}");
         }
     }
 }

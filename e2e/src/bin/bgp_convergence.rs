@@ -30,11 +30,15 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use ferrolb_e2e::bird::{ipv4_route_count, local_time, newest_route};
-use ferrolb_e2e::lab::{Lan, binary, controller_once, eventually, rss_mib, unavailable};
+use ferrolb_e2e::lab::{
+    Lan, binary, controller_once, eventually, peak_rss_mib, rss_mib, unavailable,
+};
 use k8s_openapi::jiff::Timestamp;
 
 const BGPD: &str = "/usr/lib/frr/bgpd";
 const RUNS: usize = 5;
+/// How long after the last route a sender's RSS is read.
+const SETTLED: Duration = Duration::from_secs(1);
 
 /// A BGP implementation sending the table.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -317,8 +321,9 @@ router bgp 64512\n bgp router-id {me}\n bgp log-neighbor-changes\n no bgp ebgp-r
     }
 
     /// One run: start, wait for the whole table, time it, stop, wait for the flush.
-    /// Returns (ms from the sender's Established, ms from the receiver's, RSS MiB).
-    fn run(&mut self, sender: Sender, run: usize) -> anyhow::Result<(f64, f64, f64)> {
+    /// Returns (ms from the sender's Established, ms from the receiver's, RSS MiB
+    /// once the sender has settled, peak RSS MiB).
+    fn run(&mut self, sender: Sender, run: usize) -> anyhow::Result<(f64, f64, f64, f64)> {
         let (h, d) = self.start(sender, run)?;
         if let Err(e) = self.wait_routes(self.n, "all routes at BIRD") {
             bail!(
@@ -343,16 +348,25 @@ router bgp 64512\n bgp router-id {me}\n bgp log-neighbor-changes\n no bgp ebgp-r
         })?;
         let theirs = self.receiver_established()?;
         let pid = self.lan.pid(h).context("no pid")?;
+        // What the sender keeps while it holds the table, once it is done with
+        // the work around the first send (status writes, freeing what it built).
+        std::thread::sleep(SETTLED);
         let rss = rss_mib(pid);
+        let peak = peak_rss_mib(pid);
         self.lan.stop(h, "TERM")?;
         self.wait_routes(0, "BIRD to drop the routes")?;
         let ms = |t: Timestamp| (last.as_millisecond() - t.as_millisecond()) as f64;
-        Ok((ms(own), ms(theirs), rss))
+        Ok((ms(own), ms(theirs), rss, peak))
     }
 
     /// A new Service while the table is in: from the controller's status write
-    /// (the mtime of `status/services.yaml`) to BIRD's timestamp of the new route.
-    fn new_services(&mut self) -> anyhow::Result<Vec<f64>> {
+    /// (the ctime of `status/services.yaml`: its rename into place, when the new
+    /// status exists; the mtime is when the controller began writing the 5 MB file,
+    /// 2-3 ms before) to BIRD's timestamp of the new route. File times come from
+    /// the kernel's coarse clock (one tick, 4 ms here, early at most): the figure
+    /// errs long, never short.
+    /// Also the speaker's RSS after those reloads, settled, and its peak.
+    fn new_services(&mut self) -> anyhow::Result<(Vec<f64>, f64, f64)> {
         let node = self.node();
         let dir = self.dir.clone();
         let h = self
@@ -370,13 +384,19 @@ router bgp 64512\n bgp router-id {me}\n bgp log-neighbor-changes\n no bgp ebgp-r
                 ),
             )?;
             controller_once(&dir)?;
-            let status = std::fs::metadata(dir.join("status/services.yaml"))?.modified()?;
-            let written = Timestamp::try_from(status).context("mtime")?;
+            let status = std::fs::metadata(dir.join("status/services.yaml"))?;
+            let written = {
+                use std::os::unix::fs::MetadataExt;
+                Timestamp::new(status.ctime(), status.ctime_nsec() as i32).context("ctime")?
+            };
             self.wait_routes(self.n + k + 1, "the new route at BIRD")?;
             let newest =
                 newest_route(&self.birdc(&["show", "route"])?).context("no route timestamps")?;
             latency.push((newest.as_millisecond() - written.as_millisecond()) as f64);
         }
+        std::thread::sleep(SETTLED);
+        let pid = self.lan.pid(h).context("no pid")?;
+        let (rss, peak) = (rss_mib(pid), peak_rss_mib(pid));
         self.lan.stop(h, "TERM")?;
         // With FERROLB_LOG_LEVEL=ferrolb_crds=debug,ferrolb_speaker=debug the
         // speaker logs where the time of each reload went.
@@ -392,7 +412,7 @@ router bgp 64512\n bgp router-id {me}\n bgp log-neighbor-changes\n no bgp ebgp-r
             std::fs::remove_file(dir.join(format!("new{k}.yaml")))?;
         }
         controller_once(&dir)?;
-        Ok(latency)
+        Ok((latency, rss, peak))
     }
 }
 
@@ -480,30 +500,31 @@ apiVersion: v1\nkind: Node\nmetadata: {{name: n1}}\n",
     for s in senders {
         let mut own = Vec::new();
         let mut theirs = Vec::new();
-        let mut rss: f64 = 0.0;
+        let (mut rss, mut peak): (f64, f64) = (0.0, 0.0);
         for run in 1..=RUNS {
-            let (a, b2, r) = b.run(s, run)?;
+            let (a, b2, r, p) = b.run(s, run)?;
             eprintln!(
-                "{} run {run}: {a:.0} ms (receiver's Established: {b2:.0} ms), RSS {r:.1} MiB",
+                "{} run {run}: {a:.0} ms (receiver's Established: {b2:.0} ms), RSS {r:.1} MiB (peak {p:.1})",
                 s.label()
             );
             own.push(a);
             theirs.push(b2);
             rss = rss.max(r);
+            peak = peak.max(p);
         }
         own.sort_by(f64::total_cmp);
         theirs.sort_by(f64::total_cmp);
-        rows.push((s, own, theirs, rss));
+        rows.push((s, own, theirs, rss, peak));
     }
     if !rows.is_empty() {
         println!(
-            "| sender | median | max | runs | from the receiver's Established: median / max | RSS (max) |"
+            "| sender | median | max | runs | from the receiver's Established: median / max | RSS 1 s after (max) | peak RSS (max) |"
         );
-        println!("|---|---|---|---|---|---|");
-        for (s, own, theirs, rss) in &rows {
+        println!("|---|---|---|---|---|---|---|");
+        for (s, own, theirs, rss, peak) in &rows {
             let list: Vec<String> = own.iter().map(|x| format!("{x:.0}")).collect();
             println!(
-                "| {} | {:.0} ms | {:.0} ms | {} | {:.0} / {:.0} ms | {rss:.1} MiB |",
+                "| {} | {:.0} ms | {:.0} ms | {} | {:.0} / {:.0} ms | {rss:.1} MiB | {peak:.1} MiB |",
                 s.label(),
                 own[RUNS / 2],
                 own[RUNS - 1],
@@ -514,9 +535,10 @@ apiVersion: v1\nkind: Node\nmetadata: {{name: n1}}\n",
         }
     }
     if what.contains(&"new") {
-        let latency = b.new_services()?;
+        let (latency, rss, peak) = b.new_services()?;
         println!(
-            "\nA new Service with {n} routes in (FerroLB): status written -> route at BIRD: {latency:?} ms"
+            "\nA new Service with {n} routes in (FerroLB): status written -> route at BIRD: {latency:?} ms; \
+RSS after these reloads {rss:.1} MiB (peak {peak:.1} MiB)"
         );
     }
     Ok(())

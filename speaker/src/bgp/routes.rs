@@ -111,6 +111,9 @@ pub fn service_routes(
         }
     }
     out.sort_unstable_by_key(|(p, _)| *p);
+    // Kept per Service for as long as it is announced: with 10,000 Services, the
+    // room a push leaves for four routes was 2.4 MB of the heap.
+    out.shrink_to_fit();
     out
 }
 

@@ -1,4 +1,4 @@
-//! The only place with `unsafe`: AF_PACKET sockets bound to one interface, with a
+//! `unsafe` for AF_PACKET sockets bound to one interface, with a
 //! classic BPF filter so that the kernel hands us only what we answer, driven by
 //! tokio's `AsyncFd`.
 #![allow(unsafe_code)]
