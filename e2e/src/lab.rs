@@ -31,6 +31,24 @@ pub fn unavailable() -> Option<String> {
     None
 }
 
+/// Whether `bin` is on `PATH`.
+pub fn installed(bin: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(bin).is_file()))
+}
+
+/// Fails naming the program and its Debian package when `bin` is not on `PATH`:
+/// a peer that is not there otherwise shows only as a timeout much later.
+pub fn require(bin: &str, package: &str) -> anyhow::Result<()> {
+    if installed(bin) {
+        return Ok(());
+    }
+    bail!(
+        "{bin} is not installed (Debian package {package}): ./scripts/test installs the peers, \
+or apt-get install -y {package}"
+    )
+}
+
 /// Whether a network test must skip here (not root): says so loudly (`SKIPPED:`) first.
 pub fn skipped() -> bool {
     match unavailable() {
@@ -314,6 +332,7 @@ impl Lan {
         dir: &Path,
         conf: &str,
     ) -> anyhow::Result<(PathBuf, usize)> {
+        require("bird", "bird2")?;
         let path = dir.join("bird.conf");
         std::fs::write(&path, conf)?;
         let sock = dir.join("bird.ctl");
@@ -431,5 +450,24 @@ pub fn eventually<T>(
             bail!("timed out after {limit:?} waiting for {what}");
         }
         std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_missing_peer_is_named_with_its_package() {
+        assert!(installed("sh"));
+        let e = require("flb-no-such-program", "flb-package")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("flb-no-such-program") && e.contains("apt-get install -y flb-package"),
+            "{e}"
+        );
+        assert!(require("sh", "dash").is_ok());
     }
 }

@@ -31,7 +31,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use ferrolb_e2e::bird::{ipv4_route_count, local_time, newest_route};
 use ferrolb_e2e::lab::{
-    Lan, binary, controller_once, eventually, peak_rss_mib, rss_mib, unavailable,
+    Lan, binary, controller_once, eventually, installed, peak_rss_mib, rss_mib, unavailable,
 };
 use k8s_openapi::jiff::Timestamp;
 
@@ -492,6 +492,10 @@ apiVersion: v1\nkind: Node\nmetadata: {{name: n1}}\n",
         }
         if matches!(s, Sender::Frr(_)) && !Path::new(BGPD).exists() {
             println!("FRR not installed: skipped");
+            continue;
+        }
+        if s == Sender::GoBgp && !(installed("gobgpd") && installed("gobgp")) {
+            println!("GoBGP (gobgpd, gobgp) not installed: skipped");
             continue;
         }
         senders.push(s);
