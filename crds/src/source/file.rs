@@ -1,19 +1,17 @@
 //! The file source: a directory of Kubernetes YAML in, `DIR/status/` out.
 
 use std::collections::{BTreeMap, HashMap};
-use std::hash::BuildHasher;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use foldhash::SharedSeed;
-use foldhash::quality::SeedableRandomState;
 use k8s_openapi::api::core::v1::Service;
 use notify::{RecursiveMode, Watcher};
 use serde::Serialize;
 use tokio::sync::{mpsc, watch};
 
+use super::records::{BLOCK, Matcher, RecordKey, Records, Scanned, scan_records};
 use super::status::{
     EventRecord, PoolStatusRecord, PoolsStatusFile, ServiceStatusRecord, ServicesStatusFile,
     SpeakerStatusFile,
@@ -125,31 +123,37 @@ impl FileSource {
         // Only the status changed (a new Service's address, say): the user's
         // objects are the ones of the last load, already checked and sorted.
         let reused = unchanged && cache.inputs.is_some();
-        let (mut snap, mut errors) = match &cache.inputs {
-            Some((snap, errors)) if unchanged => (snap.clone(), errors.clone()),
+        let (mut snap, mut errors, services) = match &cache.inputs {
+            Some(c) if unchanged => (c.snap.clone(), c.errors.clone(), Arc::clone(&c.services)),
             _ => {
-                let built = inputs_snapshot(&files, &cache.files, read_errors);
-                cache.inputs = Some(built.clone());
-                built
+                let (mut snap, errors) = inputs_snapshot(&files, &cache.files, read_errors);
+                let services = Arc::new(std::mem::take(&mut snap.services));
+                let c = CachedInputs {
+                    snap,
+                    services,
+                    errors,
+                };
+                let out = (c.snap.clone(), c.errors.clone(), Arc::clone(&c.services));
+                cache.inputs = Some(c);
+                out
             }
         };
         let t1 = std::time::Instant::now();
-        let inputs = Inputs::new(snap.services.clone(), reused);
+        let inputs = Inputs::new(services, reused);
         // A record whose text the last load put on a Service that is still the
         // same parsed object needs no parse: its result is in the cache.
-        let known = |k: &RecordKey| {
-            cache
-                .overlaid
-                .by_key
-                .get(k)
-                .is_some_and(|o| inputs.find(o).is_some())
+        let status = {
+            let mut m = Matcher::new(&cache.overlaid.entries, |e: &Overlaid| e.key);
+            self.read_services_with(|k| m.find(k, |e| inputs.find(e).is_some()))
         };
-        let status = self.read_services_with(|k| !known(k));
         let t2 = std::time::Instant::now();
-        match status {
-            Ok(status) => overlay_services(&mut snap, &inputs, status, &mut cache.overlaid),
-            Err(e) => errors.push(e),
-        }
+        snap.services = match status {
+            Ok(status) => overlay_services(&inputs, status, &mut cache.overlaid),
+            Err(e) => {
+                errors.push(e);
+                inputs.services.to_vec()
+            }
+        };
         tracing::debug!(
             inputs_us = (t1 - t0).as_micros() as u64,
             status_parse_us = (t2 - t1).as_micros() as u64,
@@ -230,38 +234,30 @@ impl FileSource {
     /// (the controller rewrites the whole file for one changed Service).
     fn read_services_with(
         &self,
-        need: impl Fn(&RecordKey) -> bool,
-    ) -> Result<Vec<StatusRecord>, SourceError> {
+        known: impl FnMut(&RecordKey) -> Option<usize>,
+    ) -> Result<Records, SourceError> {
         let path = self.status_dir().join(SERVICES_FILE);
         let t = std::time::Instant::now();
-        // Bytes: only the records parsed need to be checked as UTF-8.
-        let bytes = match std::fs::read(&path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        let file = match std::fs::File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Records::default()),
             Err(e) => return Err(SourceError::io(&path, &e)),
         };
+        let scanned = scan_records(file, BLOCK, known).map_err(|e| SourceError::io(&path, &e))?;
         tracing::trace!(
-            read_us = t.elapsed().as_micros() as u64,
-            bytes = bytes.len(),
-            "status file read"
+            scan_us = t.elapsed().as_micros() as u64,
+            records = scanned.as_ref().map(|r| r.order.len()),
+            parsed = scanned.as_ref().map(|r| r.parsed.len()),
+            "status records"
         );
-        if let Some(records) = keyed_records(&bytes, need) {
+        if let Some(records) = scanned {
             return Ok(records);
         }
-        let text = std::str::from_utf8(&bytes).map_err(|e| {
-            SourceError::io(
-                &path,
-                &std::io::Error::new(std::io::ErrorKind::InvalidData, e),
-            )
-        })?;
-        Ok(parse_status::<ServicesStatusFile>(&path, text)?
-            .map(|f| {
-                f.services
-                    .into_iter()
-                    .map(|r| StatusRecord::Parsed(None, r))
-                    .collect()
-            })
-            .unwrap_or_default())
+        Ok(Records::unkeyed(
+            read_status::<ServicesStatusFile>(&path)?
+                .map(|f| f.services)
+                .unwrap_or_default(),
+        ))
     }
 
     /// Reads every `status/speaker-<node>.yaml`, sorted by node: the speakers that
@@ -294,7 +290,14 @@ impl FileSource {
         let path = dir.join(name);
         let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
         std::fs::write(&tmp, bytes).map_err(|e| SourceError::io(&tmp, &e))?;
-        std::fs::rename(&tmp, &path).map_err(|e| SourceError::io(&path, &e))
+        // Taken before the rename: readers see the file from within it, and on
+        // two cores a woken reader may run before this thread logs. The
+        // benchmarks time a new Service from here (a file's ctime is the
+        // kernel's coarse clock, 4 ms ticks).
+        let at = k8s_openapi::jiff::Timestamp::now();
+        std::fs::rename(&tmp, &path).map_err(|e| SourceError::io(&path, &e))?;
+        tracing::debug!(file = name, bytes = bytes.len(), renamed_at = %at, "status written");
+        Ok(())
     }
 
     fn write_yaml<T: Serialize>(&self, name: &str, value: &T) -> Result<(), SourceError> {
@@ -481,9 +484,20 @@ impl FileStamp {
 pub struct ParseCache {
     files: BTreeMap<PathBuf, CachedFile>,
     /// The user's objects as the last load built them, while no file changed.
-    inputs: Option<(ClusterSnapshot, Vec<SourceError>)>,
+    inputs: Option<CachedInputs>,
     overlaid: OverlayCache,
     speakers: SpeakerCache,
+}
+
+/// The user's objects of the last load: the Services apart, shared, so that a
+/// status-only reload does not copy (and count a reference to) each of them twice
+/// before the overlay replaces them.
+#[derive(Debug)]
+struct CachedInputs {
+    /// Without its Services.
+    snap: ClusterSnapshot,
+    services: Arc<Vec<Arc<Service>>>,
+    errors: Vec<SourceError>,
 }
 
 /// Speaker files by path: the version read and what it held.
@@ -504,140 +518,6 @@ struct SpeakerHead {
     conditions: Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>,
     #[serde(default)]
     sessions: Vec<crate::v1beta1::BGPSessionStateStatus>,
-}
-
-/// What identifies the text of one `status/services.yaml` record: its length and
-/// a 128-bit hash (two foldhash seeds drawn at random per process). foldhash, not
-/// SipHash: 6 MB of records per reload took SipHash 6-12 ms, and the text is the
-/// controller's own output, not an adversary's. Only this is kept between loads,
-/// not the parsed records: those were a third of the speaker's heap at 10,000
-/// Services, and the Services they were put on hold the same facts.
-type RecordKey = (usize, u64, u64);
-
-/// One record of `status/services.yaml`, as the overlay needs it.
-#[derive(Debug)]
-enum StatusRecord {
-    /// Not parsed: the caller said it knows this text.
-    Known(RecordKey),
-    /// Parsed; with its key when the file is laid out as FerroLB writes it.
-    Parsed(Option<RecordKey>, ServiceStatusRecord),
-}
-
-/// The records of `text`, each with its key, parsed only where `need` says so;
-/// `None` when the file is not laid out as FerroLB writes it (then the caller
-/// parses it whole, which also gives the right error location).
-fn keyed_records(text: &[u8], need: impl Fn(&RecordKey) -> bool) -> Option<Vec<StatusRecord>> {
-    let t = std::time::Instant::now();
-    let chunks = split_records(text)?;
-    let t_split = t.elapsed();
-    let (a, b) = record_seeds();
-    let (a, b) = (
-        SeedableRandomState::with_seed(0, a),
-        SeedableRandomState::with_seed(0, b),
-    );
-    let keys: Vec<(RecordKey, bool)> = chunks
-        .iter()
-        .map(|c| {
-            let k = (c.len(), a.hash_one(c), b.hash_one(c));
-            (k, need(&k))
-        })
-        .collect();
-    let t_keys = t.elapsed();
-    // Only the records parsed now are checked for the layout: a known text was
-    // checked when it was parsed.
-    let fresh: Vec<&str> = chunks
-        .iter()
-        .zip(&keys)
-        .filter(|(_, (_, n))| *n)
-        .map(|(c, _)| record_text(c))
-        .collect::<Option<_>>()?;
-    let mut parsed = if fresh.is_empty() {
-        Vec::new()
-    } else {
-        let mut text = String::from("services:\n");
-        for c in &fresh {
-            text.push_str(c);
-            if !c.ends_with('\n') {
-                text.push('\n');
-            }
-        }
-        serde_saphyr::from_str_with_options::<ServicesStatusFile>(&text, status_options())
-            .ok()?
-            .services
-    };
-    tracing::trace!(
-        split_us = t_split.as_micros() as u64,
-        keys_us = (t_keys - t_split).as_micros() as u64,
-        parse_us = (t.elapsed() - t_keys).as_micros() as u64,
-        records = keys.len(),
-        parsed = fresh.len(),
-        "status records"
-    );
-    if parsed.len() != fresh.len() {
-        return None;
-    }
-    parsed.reverse();
-    let mut out = Vec::with_capacity(keys.len());
-    for (k, n) in keys {
-        out.push(if n {
-            StatusRecord::Parsed(Some(k), parsed.pop()?)
-        } else {
-            StatusRecord::Known(k)
-        });
-    }
-    Some(out)
-}
-
-/// Two independent foldhash seeds, drawn once per process (foldhash wants them
-/// `'static`).
-fn record_seeds() -> (&'static SharedSeed, &'static SharedSeed) {
-    static SEEDS: std::sync::OnceLock<(SharedSeed, SharedSeed)> = std::sync::OnceLock::new();
-    let (a, b) = SEEDS.get_or_init(|| {
-        let r = std::hash::RandomState::new();
-        (
-            SharedSeed::from_u64(r.hash_one(1u8)),
-            SharedSeed::from_u64(r.hash_one(2u8)),
-        )
-    });
-    (a, b)
-}
-
-/// The text of each record of a `services.yaml` as FerroLB writes it: `services:`,
-/// then one `- ` item per record at column 0 (the rest of the layout is checked
-/// by [`record_text`] on the records that get parsed). `None` for any other start.
-fn split_records(text: &[u8]) -> Option<Vec<&[u8]>> {
-    let rest = text.strip_prefix(b"services:\n")?;
-    if rest.is_empty() {
-        return Some(Vec::new());
-    }
-    if !rest.starts_with(b"- ") {
-        return None;
-    }
-    // A SIMD search for record starts; a walk over every line (200,000 of them
-    // at 10,000 Services) was a quarter of a status-only reload.
-    let mut out = Vec::new();
-    let mut start = 0;
-    for at in memchr::memmem::find_iter(rest, b"\n- ") {
-        out.push(&rest[start..=at]);
-        start = at + 1;
-    }
-    // Each with its line ends as written: with `|+` a trailing newline is content.
-    out.push(&rest[start..]);
-    Some(out)
-}
-
-/// A record's text when it means the same parsed alone: UTF-8, every line after
-/// the first indented (or empty), and no anchors or aliases that could tie it to
-/// another record.
-fn record_text(chunk: &[u8]) -> Option<&str> {
-    if memchr::memchr2(b'&', b'*', chunk).is_some() {
-        return None;
-    }
-    let text = std::str::from_utf8(chunk).ok()?;
-    text.split('\n')
-        .skip(1)
-        .all(|l| l.starts_with(' ') || l.trim_end().is_empty())
-        .then_some(text)
 }
 
 type CachedFile = (
@@ -691,7 +571,7 @@ impl StatusSink for FileSource {
 /// Parser limits for status files. They are written by FerroLB, and one holds a
 /// record per Service: the default budget (250k nodes, meant for hand-written
 /// configuration) runs out near 8,000 Services.
-fn status_options() -> serde_saphyr::Options {
+pub(crate) fn status_options() -> serde_saphyr::Options {
     let mut budget = serde_saphyr::Budget::default();
     budget.max_nodes = 50_000_000;
     budget.max_events = 100_000_000;
@@ -816,7 +696,7 @@ type FoldMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 /// The Services as parsed (before their status is put on), sorted by namespace
 /// and name as every snapshot is.
 struct Inputs {
-    services: Vec<Arc<Service>>,
+    services: Arc<Vec<Arc<Service>>>,
     /// By address; only when the list is not the last load's (then a Service's
     /// place may have moved).
     by_ptr: Option<FoldMap<usize, usize>>,
@@ -825,7 +705,7 @@ struct Inputs {
 impl Inputs {
     /// `reused`: the very list of the last load, so every Service still there is
     /// at the place it was.
-    fn new(services: Vec<Arc<Service>>, reused: bool) -> Self {
+    fn new(services: Arc<Vec<Arc<Service>>>, reused: bool) -> Self {
         let by_ptr = (!reused).then(|| {
             services
                 .iter()
@@ -869,46 +749,51 @@ impl Inputs {
 /// gets the last load's result back: the same `Arc`, so that the speaker's caches
 /// (keyed by pointer) see one changed Service, not 10,000 new ones.
 fn overlay_services(
-    s: &mut ClusterSnapshot,
     inputs: &Inputs,
-    status: Vec<StatusRecord>,
+    status: Records,
     cache: &mut OverlayCache,
-) {
-    // In place, marking what this load used: a new map of 10,000 entries per
-    // reload (and dropping the old one) was most of the overlay's time.
-    cache.pass += 1;
-    let pass = cache.pass;
-    for r in status {
+) -> Vec<Arc<Service>> {
+    let mut last = std::mem::take(&mut cache.entries);
+    let mut next = Vec::with_capacity(status.order.len());
+    let mut out: Vec<Option<Arc<Service>>> = vec![None; inputs.services.len()];
+    let mut parsed = status.parsed.into_iter();
+    for r in status.order {
         match r {
-            StatusRecord::Known(key) => {
-                let Some(o) = cache.by_key.get_mut(&key) else {
+            Scanned::Known(j) => {
+                let Some(mut o) = last.get_mut(j).and_then(Option::take) else {
                     continue;
                 };
-                let Some(at) = inputs.find(o) else { continue };
-                s.services[at] = Arc::clone(&o.out);
+                let Some(at) = inputs.find(&o) else { continue };
+                out[at] = Some(Arc::clone(&o.out));
                 o.at = at;
-                o.pass = pass;
+                next.push(Some(o));
             }
-            StatusRecord::Parsed(key, rec) => {
+            Scanned::Fresh(key) => {
+                let Some(rec) = parsed.next() else { break };
                 let Some(at) = inputs.by_name(&rec.namespace, &rec.name) else {
                     continue;
                 };
                 let input = Arc::clone(&inputs.services[at]);
-                let out = Arc::new(with_status((*input).clone(), &rec));
-                s.services[at] = Arc::clone(&out);
+                let o = Arc::new(with_status((*input).clone(), &rec));
+                out[at] = Some(Arc::clone(&o));
                 if let Some(key) = key {
-                    let o = Overlaid {
+                    next.push(Some(Overlaid {
+                        key,
                         input,
-                        out,
+                        out: o,
                         at,
-                        pass,
-                    };
-                    cache.by_key.insert(key, o);
+                    }));
                 }
             }
         }
     }
-    cache.by_key.retain(|_, o| o.pass == pass);
+    cache.entries = next;
+    inputs
+        .services
+        .iter()
+        .zip(out)
+        .map(|(input, o)| o.unwrap_or_else(|| Arc::clone(input)))
+        .collect()
 }
 
 fn with_status(mut svc: Service, rec: &ServiceStatusRecord) -> Service {
@@ -927,23 +812,22 @@ fn with_status(mut svc: Service, rec: &ServiceStatusRecord) -> Service {
     svc
 }
 
-/// The last load's overlaid Services, by the key of the record put on them.
+/// The last load's overlaid Services, in the order of their records in the file
+/// (`None` once a load has taken one back).
 #[derive(Debug, Default)]
 struct OverlayCache {
-    by_key: FoldMap<RecordKey, Overlaid>,
-    /// Counts loads; an entry not marked with the current one is dropped.
-    pass: u64,
+    entries: Vec<Option<Overlaid>>,
 }
 
-/// One overlaid Service and the parsed one it was made from (held, so that its
-/// address cannot be reused by another while the entry lives), and its place in
-/// the list, as of the load it was last used in.
+/// One overlaid Service, the key of the record put on it, and the parsed Service
+/// it was made from (held, so that its address cannot be reused by another while
+/// the entry lives), and its place in the list, as of the load it was last used in.
 #[derive(Debug)]
 struct Overlaid {
+    key: RecordKey,
     input: Arc<Service>,
     out: Arc<Service>,
     at: usize,
-    pass: u64,
 }
 
 #[cfg(test)]
@@ -976,28 +860,31 @@ loadBalancer: {{ingress: [{{ip: '{ip}'}}]}}\nconditions: [{{type: t, status: 'Tr
     }
 
     fn cached(text: &str) -> Option<Vec<ServiceStatusRecord>> {
-        keyed_records(text.as_bytes(), |_| true).map(|v| {
-            v.into_iter()
-                .map(|r| match r {
-                    StatusRecord::Parsed(Some(_), r) => r,
-                    other => panic!("not parsed with a key: {other:?}"),
-                })
-                .collect()
-        })
+        scan_records(text.as_bytes(), BLOCK, |_| None)
+            .unwrap()
+            .map(|r| {
+                assert!(
+                    r.order.iter().all(|s| matches!(s, Scanned::Fresh(Some(_)))),
+                    "not parsed with a key: {:?}",
+                    r.order
+                );
+                r.parsed
+            })
     }
 
     #[test]
     fn only_the_records_asked_for_are_parsed() {
         let mut records = vec![rec("a", "10.0.0.1", "one"), rec("b", "10.0.0.2", "two")];
         let keys = |text: &str| -> Vec<RecordKey> {
-            keyed_records(text.as_bytes(), |_| false)
-                .unwrap()
-                .into_iter()
-                .map(|r| match r {
-                    StatusRecord::Known(k) => k,
-                    other => panic!("parsed unasked: {other:?}"),
-                })
-                .collect()
+            let mut keys = Vec::new();
+            let got = scan_records(text.as_bytes(), BLOCK, |k| {
+                keys.push(*k);
+                Some(keys.len() - 1)
+            })
+            .unwrap()
+            .unwrap();
+            assert!(got.parsed.is_empty(), "parsed unasked: {:?}", got.parsed);
+            keys
         };
         let before = keys(&file(&records));
         records[1].load_balancer = Default::default();
@@ -1005,14 +892,16 @@ loadBalancer: {{ingress: [{{ip: '{ip}'}}]}}\nconditions: [{{type: t, status: 'Tr
         let after = keys(&text);
         assert_eq!(after[0], before[0], "unchanged text, same key");
         assert_ne!(after[1], before[1], "changed text, new key");
-        let got = keyed_records(text.as_bytes(), |k| !before.contains(k)).unwrap();
-        match &got[..] {
-            [StatusRecord::Known(k), StatusRecord::Parsed(Some(k2), r)] => {
-                assert_eq!((k, k2), (&before[0], &after[1]));
-                assert_eq!(r, &records[1]);
-            }
-            other => panic!("{other:?}"),
-        }
+        let got = scan_records(text.as_bytes(), BLOCK, |k| {
+            before.iter().position(|b| b == k)
+        })
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            got.order,
+            vec![Scanned::Known(0), Scanned::Fresh(Some(after[1]))]
+        );
+        assert_eq!(got.parsed, vec![records[1].clone()]);
     }
 
     #[test]

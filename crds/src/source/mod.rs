@@ -7,6 +7,7 @@
 
 pub mod file;
 pub mod kube;
+mod records;
 pub mod status;
 pub mod yaml;
 

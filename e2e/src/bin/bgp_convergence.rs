@@ -4,8 +4,9 @@
 //! RSS; then, FerroLB only, how long a new Service's route takes to reach BIRD.
 //!
 //! `cargo build --workspace --release && sudo target/release/bgp_convergence [N] [WHAT]`
-//! where WHAT is a comma-separated subset of `ferrolb,gobgp,bird,frr,frr0,new`
-//! (default: all; `frr0` is FRR with `coalesce-time 0`, `new` the new-Service test).
+//! where WHAT is a comma-separated subset of `ferrolb,gobgp,bird,frr,frr0,new,newrun`
+//! (default: all; `frr0` is FRR with `coalesce-time 0`, `new` the new-Service test
+//! with `ferrolb-controller --once` per Service, `newrun` with a running controller).
 //!
 //! Clocks: the end of a run is the newest route in the receiver's table by BIRD's
 //! own per-route timestamp (`timeformat route iso long ms`: millisecond resolution).
@@ -360,50 +361,96 @@ router bgp 64512\n bgp router-id {me}\n bgp log-neighbor-changes\n no bgp ebgp-r
     }
 
     /// A new Service while the table is in: from the controller's status write
-    /// (the ctime of `status/services.yaml`: its rename into place, when the new
-    /// status exists; the mtime is when the controller began writing the 5 MB file,
-    /// 2-3 ms before) to BIRD's timestamp of the new route. File times come from
-    /// the kernel's coarse clock (one tick, 4 ms here, early at most): the figure
-    /// errs long, never short.
+    /// (its own log line, logged just after the rename of `status/services.yaml`
+    /// into place, `renamed_at`, taken just before the rename: microseconds; the
+    /// file's ctime is the kernel's coarse clock, 4 ms ticks) to BIRD's timestamp
+    /// of the new route (milliseconds, truncated: the figure errs short by under
+    /// 1 ms). `running`: a controller watching the
+    /// directory, as the lab runs it; otherwise `ferrolb-controller --once` per
+    /// Service, which still loads, writes and exits while the speaker reads.
     /// Also the speaker's RSS after those reloads, settled, and its peak.
-    fn new_services(&mut self) -> anyhow::Result<(Vec<f64>, f64, f64)> {
+    fn new_services(&mut self, running: bool) -> anyhow::Result<(Vec<f64>, f64, f64)> {
         let node = self.node();
         let dir = self.dir.clone();
         let h = self
             .lan
             .spawn_speaker(&node, "n1", &dir, "speaker-new.log", &[])?;
+        let controller = if running {
+            let c = self.lan.spawn(
+                &node,
+                &binary("ferrolb-controller")?,
+                &[
+                    "--source",
+                    "file",
+                    "--metrics-address",
+                    "",
+                    "--log-level",
+                    WRITE_LOG,
+                    "--dir",
+                    dir.to_str().context("directory is not UTF-8")?,
+                ],
+                &dir.join("controller-new.log"),
+            )?;
+            Some(c)
+        } else {
+            None
+        };
         self.wait_routes(self.n, "all routes at BIRD")?;
         std::thread::sleep(Duration::from_millis(500));
         let mut latency = Vec::new();
         for k in 0..5 {
             let name = format!("new{k}");
+            let asked = Timestamp::now();
             std::fs::write(
                 dir.join(format!("{name}.yaml")),
                 format!(
                     "apiVersion: v1\nkind: Service\nmetadata: {{name: {name}}}\nspec: {{type: LoadBalancer}}\n"
                 ),
             )?;
-            controller_once(&dir)?;
-            let status = std::fs::metadata(dir.join("status/services.yaml"))?;
-            let written = {
-                use std::os::unix::fs::MetadataExt;
-                Timestamp::new(status.ctime(), status.ctime_nsec() as i32).context("ctime")?
+            let log = if running {
+                None
+            } else {
+                Some(controller_once_logged(&dir)?)
             };
             self.wait_routes(self.n + k + 1, "the new route at BIRD")?;
+            let log = match log {
+                Some(l) => l,
+                None => std::fs::read_to_string(dir.join("controller-new.log"))?,
+            };
+            let written = services_written_after(&log, asked)
+                .context("no \"status written\" line for services.yaml in the controller's log")?;
             let newest =
                 newest_route(&self.birdc(&["show", "route"])?).context("no route timestamps")?;
-            latency.push((newest.as_millisecond() - written.as_millisecond()) as f64);
+            let ctime = {
+                use std::os::unix::fs::MetadataExt;
+                let m = std::fs::metadata(dir.join("status/services.yaml"))?;
+                Timestamp::new(m.ctime(), m.ctime_nsec() as i32).context("ctime")?
+            };
+            let ms = (newest.as_microsecond() - written.as_microsecond()) as f64 / 1000.0;
+            eprintln!(
+                "new Service {k}: status renamed at {written}, route at BIRD {newest}: {ms:.1} ms \
+(from the file's ctime {ctime}: {} ms)",
+                newest.as_millisecond() - ctime.as_millisecond()
+            );
+            latency.push(ms);
+            // Let the speaker's status write and the controller's answer to it
+            // settle: the next Service is timed from a quiet start.
+            std::thread::sleep(Duration::from_secs(1));
         }
         std::thread::sleep(SETTLED);
         let pid = self.lan.pid(h).context("no pid")?;
         let (rss, peak) = (rss_mib(pid), peak_rss_mib(pid));
         self.lan.stop(h, "TERM")?;
+        if let Some(c) = controller {
+            self.lan.stop(c, "TERM")?;
+        }
         // With FERROLB_LOG_LEVEL=ferrolb_crds=debug,ferrolb_speaker=debug the
         // speaker logs where the time of each reload went.
         let log = std::fs::read_to_string(dir.join("speaker-new.log")).unwrap_or_default();
         for l in log.lines().filter(|l| {
             l.contains("file source loaded")
                 || l.contains("file source compared")
+                || l.contains("status records")
                 || l.contains("planned")
         }) {
             eprintln!("{l}");
@@ -414,6 +461,43 @@ router bgp 64512\n bgp router-id {me}\n bgp log-neighbor-changes\n no bgp ebgp-r
         controller_once(&dir)?;
         Ok((latency, rss, peak))
     }
+}
+
+/// The controller's log level for the new-Service test: its status writes.
+const WRITE_LOG: &str = "warn,ferrolb_crds::source::file=debug";
+
+/// `ferrolb-controller --once` with its status writes logged; the log.
+fn controller_once_logged(dir: &Path) -> anyhow::Result<String> {
+    let out = std::process::Command::new(binary("ferrolb-controller")?)
+        .args([
+            "--source",
+            "file",
+            "--once",
+            "--log-level",
+            WRITE_LOG,
+            "--dir",
+        ])
+        .arg(dir)
+        .output()?;
+    if !out.status.success() {
+        bail!(
+            "ferrolb-controller --once failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// The time of the first write of `services.yaml` after `after` in a
+/// controller's log: its `renamed_at` (taken just before the rename).
+fn services_written_after(log: &str, after: Timestamp) -> Option<Timestamp> {
+    log.lines()
+        .filter(|l| l.contains("status written") && l.contains("services.yaml"))
+        .filter_map(|l| {
+            let (_, at) = l.split_once("renamed_at=")?;
+            at.split_whitespace().next()?.parse::<Timestamp>().ok()
+        })
+        .find(|t| *t > after)
 }
 
 fn main() -> anyhow::Result<()> {
@@ -429,7 +513,7 @@ fn main() -> anyhow::Result<()> {
         .unwrap_or(10_000);
     let what = args
         .next()
-        .unwrap_or_else(|| "ferrolb,gobgp,bird,frr,frr0,new".into());
+        .unwrap_or_else(|| "ferrolb,gobgp,bird,frr,frr0,new,newrun".into());
     let what: Vec<&str> = what.split(',').collect();
     if n > 1 << 16 {
         bail!("at most 65536 routes (one /16)");
@@ -538,11 +622,19 @@ apiVersion: v1\nkind: Node\nmetadata: {{name: n1}}\n",
             );
         }
     }
-    if what.contains(&"new") {
-        let (latency, rss, peak) = b.new_services()?;
+    for (key, running, how) in [
+        ("new", false, "`ferrolb-controller --once` per Service"),
+        ("newrun", true, "a running controller"),
+    ] {
+        if !what.contains(&key) {
+            continue;
+        }
+        let (latency, rss, peak) = b.new_services(running)?;
+        let list: Vec<String> = latency.iter().map(|x| format!("{x:.1}")).collect();
         println!(
-            "\nA new Service with {n} routes in (FerroLB): status written -> route at BIRD: {latency:?} ms; \
-RSS after these reloads {rss:.1} MiB (peak {peak:.1} MiB)"
+            "\nA new Service with {n} routes in (FerroLB, {how}): status written -> route at BIRD: {} ms; \
+RSS after these reloads {rss:.1} MiB (peak {peak:.1} MiB)",
+            list.join(", ")
         );
     }
     Ok(())

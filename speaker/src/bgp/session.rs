@@ -88,11 +88,12 @@ impl Session {
         }
     }
 
-    /// Replaces the desired routes; only the difference is sent.
+    /// Replaces the desired routes; only the difference is sent (an equal table
+    /// sends nothing). Not compared here: the caller passes a table it knows
+    /// changed, and comparing 10,000 routes sat between a new Service and its
+    /// UPDATE.
     pub fn set_routes(&self, table: Table) {
-        if **self.routes.borrow() != table {
-            self.routes.send_replace(Arc::new(table));
-        }
+        self.routes.send_replace(Arc::new(table));
     }
 
     /// The latest status.
