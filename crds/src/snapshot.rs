@@ -6,6 +6,7 @@ use k8s_openapi::api::core::v1::{Namespace, Node, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 
 use crate::config::{Config, ConfigError, ConfigInput};
+use crate::services::ServiceView;
 use crate::source::yaml::Object;
 use crate::v1beta1::{
     BFDProfile, BGPAdvertisement, BGPPeer, Community, IPAddressPool, L2Advertisement,
@@ -13,9 +14,11 @@ use crate::v1beta1::{
 
 /// Everything FerroLB reads: its own configuration objects and the cluster objects
 /// that decide who gets an address and who announces it. Each list is sorted by
-/// namespace and name so that equal states compare equal.
-#[derive(Clone, Debug, Default)]
-pub struct ClusterSnapshot {
+/// namespace and name so that equal states compare equal. `S` is what is kept of
+/// each Service: the whole object (the controller) or
+/// [`crate::services::LbService`] (the speaker).
+#[derive(Clone, Debug)]
+pub struct ClusterSnapshot<S = Service> {
     /// Address pools.
     pub pools: Vec<IPAddressPool>,
     /// L2 advertisements.
@@ -31,7 +34,7 @@ pub struct ClusterSnapshot {
     /// Services (all types; the consumers filter). Shared: a new snapshot after
     /// one Service changed shares every other Service with the one before, so
     /// building and comparing it costs pointers, not copies of 10,000 objects.
-    pub services: Vec<Arc<Service>>,
+    pub services: Vec<Arc<S>>,
     /// EndpointSlices (for `externalTrafficPolicy: Local`), shared the same way.
     pub endpoint_slices: Vec<Arc<EndpointSlice>>,
     /// Nodes.
@@ -52,7 +55,25 @@ fn same_objects<T: PartialEq>(a: &[Arc<T>], b: &[Arc<T>]) -> bool {
             .all(|(x, y)| Arc::ptr_eq(x, y) || **x == **y)
 }
 
-impl PartialEq for ClusterSnapshot {
+impl<S> Default for ClusterSnapshot<S> {
+    fn default() -> Self {
+        ClusterSnapshot {
+            pools: Vec::new(),
+            l2_advertisements: Vec::new(),
+            bgp_advertisements: Vec::new(),
+            peers: Vec::new(),
+            communities: Vec::new(),
+            bfd_profiles: Vec::new(),
+            services: Vec::new(),
+            endpoint_slices: Vec::new(),
+            nodes: Vec::new(),
+            namespaces: Vec::new(),
+            secrets: Vec::new(),
+        }
+    }
+}
+
+impl<S: PartialEq> PartialEq for ClusterSnapshot<S> {
     fn eq(&self, o: &Self) -> bool {
         self.pools == o.pools
             && self.l2_advertisements == o.l2_advertisements
@@ -68,7 +89,7 @@ impl PartialEq for ClusterSnapshot {
     }
 }
 
-impl ClusterSnapshot {
+impl<S> ClusterSnapshot<S> {
     /// The configuration objects, for [`Config::build`].
     pub fn config_input(&self) -> ConfigInput<'_> {
         ConfigInput {
@@ -88,7 +109,7 @@ impl ClusterSnapshot {
     }
 
     /// Adds one object to its list.
-    pub fn add(&mut self, o: Object) {
+    pub fn add(&mut self, o: Object<S>) {
         match o {
             Object::IPAddressPool(x) => self.pools.push(*x),
             Object::L2Advertisement(x) => self.l2_advertisements.push(*x),
@@ -139,17 +160,19 @@ impl ClusterSnapshot {
     }
 
     /// Sorts every list by namespace and name.
-    pub fn normalize(&mut self) {
+    pub fn normalize(&mut self)
+    where
+        S: ServiceView,
+    {
         // Unstable: no buffer of half the list (8 MB for 10,000 Services); keys are
         // unique (duplicates are rejected by every source), so the order is the same.
         fn key<K: kube::Resource>(k: &K) -> (Option<&str>, Option<&str>) {
             (k.meta().namespace.as_deref(), k.meta().name.as_deref())
         }
-        fn sort_shared<K: kube::Resource>(v: &mut [Arc<K>]) {
-            v.sort_unstable_by(|a, b| key(&**a).cmp(&key(&**b)));
-        }
-        sort_shared(&mut self.services);
-        sort_shared(&mut self.endpoint_slices);
+        self.services
+            .sort_unstable_by(|a, b| (a.namespace(), a.name()).cmp(&(b.namespace(), b.name())));
+        self.endpoint_slices
+            .sort_unstable_by(|a, b| key(&**a).cmp(&key(&**b)));
         self.normalize_owned();
     }
 
@@ -172,6 +195,25 @@ impl ClusterSnapshot {
         sort(&mut self.nodes);
         sort(&mut self.namespaces);
         sort(&mut self.secrets);
+    }
+}
+
+impl ClusterSnapshot<Service> {
+    /// The same state with each Service seen as `T` (see [`ServiceView`]).
+    pub fn project<T: ServiceView>(&self) -> ClusterSnapshot<T> {
+        ClusterSnapshot {
+            pools: self.pools.clone(),
+            l2_advertisements: self.l2_advertisements.clone(),
+            bgp_advertisements: self.bgp_advertisements.clone(),
+            peers: self.peers.clone(),
+            communities: self.communities.clone(),
+            bfd_profiles: self.bfd_profiles.clone(),
+            services: self.services.iter().cloned().map(T::project).collect(),
+            endpoint_slices: self.endpoint_slices.clone(),
+            nodes: self.nodes.clone(),
+            namespaces: self.namespaces.clone(),
+            secrets: self.secrets.clone(),
+        }
     }
 }
 

@@ -7,12 +7,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
+use std::sync::Arc;
 
-use ferrolb_crds::ClusterSnapshot;
 use ferrolb_crds::annotations::EXCLUDE_FROM_EXTERNAL_LB;
 use ferrolb_crds::config::{Config, any_matches};
-use ferrolb_crds::services::{ingress_ips, is_ours};
-use k8s_openapi::api::core::v1::{Node, Service};
+use k8s_openapi::api::core::v1::Node;
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+
+use crate::Snapshot;
 
 /// A node as the election sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -121,11 +123,13 @@ pub enum NoOwner {
     NoReadyEndpoint,
 }
 
-/// Nodes with a ready endpoint of the Service (from its EndpointSlices).
-pub fn nodes_with_ready_endpoints(snap: &ClusterSnapshot, svc: &Service) -> BTreeSet<String> {
-    let ns = svc.metadata.namespace.as_deref().unwrap_or("default");
-    let name = svc.metadata.name.as_deref().unwrap_or_default();
-    snap.endpoint_slices
+/// Nodes with a ready endpoint of Service `ns/name` (from its EndpointSlices).
+pub fn nodes_with_ready_endpoints(
+    slices: &[Arc<EndpointSlice>],
+    ns: &str,
+    name: &str,
+) -> BTreeSet<String> {
+    slices
         .iter()
         .filter(|s| {
             s.metadata.namespace.as_deref() == Some(ns)
@@ -148,7 +152,7 @@ pub fn nodes_with_ready_endpoints(snap: &ClusterSnapshot, svc: &Service) -> BTre
 /// `alive` are the nodes whose speaker runs (membership); `None` trusts the Node
 /// objects alone.
 pub fn l2_assignments(
-    snap: &ClusterSnapshot,
+    snap: &Snapshot,
     config: &Config,
     class: &str,
     alive: Option<&BTreeSet<String>>,
@@ -168,23 +172,14 @@ pub fn l2_assignments(
         .values()
         .flat_map(|a| a.pools.iter())
         .collect();
-    for svc in snap.services.iter().filter(|s| is_ours(s, class)) {
-        let Some(spec) = &svc.spec else { continue };
+    for svc in snap.services.iter().filter(|s| s.is_ours(class)) {
         // Built only for the addresses reported: with 10,000 Services in BGP
         // mode, nothing here is, and two copied strings per Service were most
         // of the pass.
-        let key = || {
-            (
-                svc.metadata
-                    .namespace
-                    .clone()
-                    .unwrap_or_else(|| "default".into()),
-                svc.metadata.name.clone().unwrap_or_default(),
-            )
-        };
-        let local = spec.external_traffic_policy.as_deref() == Some("Local");
+        let key = || svc.key();
+        let local = svc.local;
         let mut with_endpoints: Option<BTreeSet<String>> = None;
-        for ip in ingress_ips(svc) {
+        for &ip in &svc.ips {
             let Some(pool) = config.pools.values().find(|p| p.contains(&ip)) else {
                 none.push((key(), ip, NoOwner::NotAdvertised));
                 continue;
@@ -201,7 +196,11 @@ pub fn l2_assignments(
                 continue;
             }
             if local && with_endpoints.is_none() {
-                with_endpoints = Some(nodes_with_ready_endpoints(snap, svc));
+                with_endpoints = Some(nodes_with_ready_endpoints(
+                    &snap.endpoint_slices,
+                    &svc.namespace,
+                    &svc.name,
+                ));
             }
             let mut candidates: Vec<(&str, u32)> = Vec::new();
             for n in &nodes {

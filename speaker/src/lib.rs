@@ -11,3 +11,11 @@ pub mod membership;
 pub mod memory;
 pub mod metrics;
 pub mod runner;
+
+/// The cluster as the speaker keeps it: each Service as the few facts
+/// announcing needs ([`ferrolb_crds::services::LbService`]), not the whole
+/// object: a speaker holds every Service of the cluster.
+pub type Snapshot = ferrolb_crds::ClusterSnapshot<ferrolb_crds::services::LbService>;
+
+/// A [`Snapshot`] with the problems met reading it.
+pub type Loaded = ferrolb_crds::source::Loaded<ferrolb_crds::services::LbService>;

@@ -9,6 +9,7 @@ use anyhow::Context;
 use clap::{Parser, ValueEnum};
 use ferrolb_crds::annotations::DEFAULT_LOAD_BALANCER_CLASS;
 use ferrolb_crds::serve::{Endpoints, serve};
+use ferrolb_crds::services::LbService;
 use ferrolb_crds::source::FileSource;
 use ferrolb_crds::source::kube::{KubeSink, KubeWatchOptions, watch_cluster};
 use ferrolb_speaker::findings::probe;
@@ -233,7 +234,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 .clone()
                 .context("--dir is required with --source file")?;
             let source = FileSource::new(&dir);
-            let watch = source.watch()?;
+            let watch = source.watch_as::<LbService>()?;
             on_worker(async move {
                 runner::run(
                     &watch,
@@ -261,7 +262,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 kp_tx,
                 probe::KUBE_PROXY_EVERY,
             ));
-            let watch = watch_cluster(
+            let watch = watch_cluster::<LbService>(
                 client.clone(),
                 KubeWatchOptions {
                     namespace: args.namespace.clone(),

@@ -61,10 +61,18 @@ pub fn release_free_heap() -> bool {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
         let t = std::time::Instant::now();
+        let before = anon_kib();
         // SAFETY: malloc_trim takes the arena locks itself; 0 keeps no pad.
         let released = unsafe { libc::malloc_trim(0) } == 1;
+        // SAFETY: as in free_heap.
+        let m = unsafe { libc::mallinfo2() };
         tracing::debug!(
             free_bytes = free,
+            in_use = m.uordblks,
+            arena = m.arena,
+            mmapped = m.hblkhd,
+            anon_kib_before = before,
+            anon_kib_after = anon_kib(),
             released,
             trim_us = t.elapsed().as_micros() as u64,
             "returned free heap to the system"
@@ -75,6 +83,18 @@ pub fn release_free_heap() -> bool {
     {
         false
     }
+}
+
+/// RssAnon of this process in KiB (0 when unreadable).
+fn anon_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("RssAnon:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
 }
 
 #[cfg(test)]

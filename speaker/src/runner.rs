@@ -96,7 +96,7 @@ impl Tasks {
 
 /// The members to seed membership with: every Node's first internal address
 /// (external when it has none) and the membership port.
-fn member_addresses(snap: &ferrolb_crds::ClusterSnapshot, port: u16) -> Vec<(String, SocketAddr)> {
+fn member_addresses(snap: &crate::Snapshot, port: u16) -> Vec<(String, SocketAddr)> {
     snap.nodes
         .iter()
         .filter_map(|n| {
@@ -136,7 +136,7 @@ pub struct Membership {
 /// Runs until `shutdown` fires.
 #[allow(clippy::too_many_arguments)]
 pub async fn run(
-    source: &impl SnapshotSource,
+    source: &impl SnapshotSource<ferrolb_crds::services::LbService>,
     sink: &impl StatusSink,
     opts: SpeakerOptions,
     metrics: Arc<L2Metrics>,
@@ -160,7 +160,7 @@ pub async fn run(
     let mut last_unannounced = Vec::new();
     let mut bgp = BgpSpeaker::new(bgp_metrics);
     let mut session_states = SessionStates::default();
-    let mut planned_from: Option<Arc<ferrolb_crds::source::Loaded>> = None;
+    let mut planned_from: Option<Arc<crate::Loaded>> = None;
     let mut config = ferrolb_crds::config::Config::default();
     let mut me = NodeView {
         name: opts.node.clone(),

@@ -62,7 +62,7 @@ fn links(input: &Input<'_>, ns: &str, name: &str) -> Vec<Link> {
         .as_ref()
         .and_then(|s| s.external_traffic_policy.as_deref())
         == Some("Local");
-    let endpoints = local.then(|| nodes_with_ready_endpoints(snap, svc));
+    let endpoints = local.then(|| nodes_with_ready_endpoints(&snap.endpoint_slices, ns, name));
     let running: BTreeSet<String> = input.speakers.iter().map(|s| s.node.clone()).collect();
     let ctx = Context {
         endpoints: endpoints.as_ref(),
@@ -77,7 +77,8 @@ fn links(input: &Input<'_>, ns: &str, name: &str) -> Vec<Link> {
             return out;
         }
         let alive = input.speakers_complete.then_some(&running);
-        let (assignments, _) = l2_assignments(snap, &config, input.class, alive);
+        // The speaker's view of every Service, as a speaker would elect.
+        let (assignments, _) = l2_assignments(&snap.project(), &config, input.class, alive);
         out.push(l2_owner_link(ns, name, &ips, &assignments, input.speakers));
         if out.last().is_some_and(|l| l.status != Mark::Ok) {
             return out;
@@ -150,17 +151,17 @@ pub fn node_problem(
     (l2, bgp): (&[String], &[String]),
     speakers: &Verdicts,
 ) -> Option<Link> {
-    let key = format!(
-        "{}/{}",
+    let (ns, name) = (
         svc.metadata.namespace.as_deref().unwrap_or("default"),
-        svc.metadata.name.as_deref().unwrap_or_default()
+        svc.metadata.name.as_deref().unwrap_or_default(),
     );
+    let key = format!("{ns}/{name}");
     let local = svc
         .spec
         .as_ref()
         .and_then(|s| s.external_traffic_policy.as_deref())
         == Some("Local");
-    let endpoints = local.then(|| nodes_with_ready_endpoints(snap, svc));
+    let endpoints = local.then(|| nodes_with_ready_endpoints(&snap.endpoint_slices, ns, name));
     let ctx = Context {
         endpoints: endpoints.as_ref(),
         speakers: speakers.may_run.as_ref(),

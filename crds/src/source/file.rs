@@ -16,8 +16,9 @@ use super::status::{
     EventRecord, PoolStatusRecord, PoolsStatusFile, ServiceStatusRecord, ServicesStatusFile,
     SpeakerStatusFile,
 };
-use super::yaml::{Object, Origin, parse_file};
+use super::yaml::{Object, Origin, parse_file_as};
 use super::{Loaded, SnapshotSource, SourceError, StatusSink};
+use crate::services::ServiceView;
 use crate::snapshot::ClusterSnapshot;
 
 /// Name of the output directory inside the source directory.
@@ -82,13 +83,21 @@ impl FileSource {
     /// Reads the whole directory once. Fails only when the directory itself cannot
     /// be read; every other problem is in [`Loaded::errors`].
     pub fn load(&self) -> Result<Loaded, SourceError> {
+        self.load_as()
+    }
+
+    /// [`FileSource::load`], each Service kept as `S`.
+    pub fn load_as<S: ServiceView>(&self) -> Result<Loaded<S>, SourceError> {
         self.load_with(&mut ParseCache::default())
     }
 
     /// [`FileSource::load`], parsing again only the files that changed since they
     /// went into `cache`: with 10,000 Services in one file, a new Service in another
     /// must not cost a parse of them all.
-    pub fn load_with(&self, cache: &mut ParseCache) -> Result<Loaded, SourceError> {
+    pub fn load_with<S: ServiceView>(
+        &self,
+        cache: &mut ParseCache<S>,
+    ) -> Result<Loaded<S>, SourceError> {
         let t0 = std::time::Instant::now();
         let files = self.input_files()?;
         let before = cache.files.len();
@@ -110,7 +119,7 @@ impl FileSource {
                 cache.inputs = None;
                 match std::fs::read_to_string(file) {
                     Ok(text) => {
-                        let (objects, errs) = parse_file(file, &text);
+                        let (objects, errs) = parse_file_as(file, &text);
                         cache.files.insert(file.clone(), (stamp, objects, errs));
                     }
                     Err(e) => {
@@ -143,8 +152,11 @@ impl FileSource {
         // A record whose text the last load put on a Service that is still the
         // same parsed object needs no parse: its result is in the cache.
         let status = {
-            let mut m = Matcher::new(&cache.overlaid.entries, |e: &Overlaid| e.key);
-            self.read_services_with(|k| m.find(k, |e| inputs.find(e).is_some()))
+            let mut m = Matcher::new(&cache.overlaid.entries, |e: &Overlaid<S>| e.key);
+            self.read_services_with(
+                |k| m.find(k, |e| inputs.find(e).is_some()),
+                |rec| inputs.put_status(&rec),
+            )
         };
         let t2 = std::time::Instant::now();
         snap.services = match status {
@@ -230,12 +242,14 @@ impl FileSource {
         Ok(read_status(&self.status_dir().join(SERVICES_FILE))?.unwrap_or_default())
     }
 
-    /// [`FileSource::read_services`], parsing only the records `need` asks for
-    /// (the controller rewrites the whole file for one changed Service).
-    fn read_services_with(
+    /// [`FileSource::read_services`], parsing only the records `known` has no
+    /// result for (the controller rewrites the whole file for one changed
+    /// Service), each handed to `make` as it is parsed.
+    fn read_services_with<R>(
         &self,
         known: impl FnMut(&RecordKey) -> Option<usize>,
-    ) -> Result<Records, SourceError> {
+        mut make: impl FnMut(ServiceStatusRecord) -> R,
+    ) -> Result<Records<R>, SourceError> {
         let path = self.status_dir().join(SERVICES_FILE);
         let t = std::time::Instant::now();
         let file = match std::fs::File::open(&path) {
@@ -243,7 +257,8 @@ impl FileSource {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Records::default()),
             Err(e) => return Err(SourceError::io(&path, &e)),
         };
-        let scanned = scan_records(file, BLOCK, known).map_err(|e| SourceError::io(&path, &e))?;
+        let scanned =
+            scan_records(file, BLOCK, known, &mut make).map_err(|e| SourceError::io(&path, &e))?;
         tracing::trace!(
             scan_us = t.elapsed().as_micros() as u64,
             records = scanned.as_ref().map(|r| r.order.len()),
@@ -257,6 +272,7 @@ impl FileSource {
             read_status::<ServicesStatusFile>(&path)?
                 .map(|f| f.services)
                 .unwrap_or_default(),
+            make,
         ))
     }
 
@@ -358,6 +374,11 @@ impl FileSource {
     /// and a new one after every change that alters it. Needs a tokio runtime.
     /// Watching stops when the returned [`FileWatch`] is dropped.
     pub fn watch(&self) -> Result<FileWatch, SourceError> {
+        self.watch_as()
+    }
+
+    /// [`FileSource::watch`], each Service kept as `S` (see [`ServiceView`]).
+    pub fn watch_as<S: ServiceView>(&self) -> Result<FileWatch<S>, SourceError> {
         // The first load fills the cache the later ones use: the first change
         // must not cost a parse of everything again.
         let mut cache = ParseCache::default();
@@ -480,23 +501,36 @@ impl FileStamp {
 
 /// Parsed input files by path, and the Services with their status put on, for
 /// [`FileSource::load_with`].
-#[derive(Debug, Default)]
-pub struct ParseCache {
-    files: BTreeMap<PathBuf, CachedFile>,
+#[derive(Debug)]
+pub struct ParseCache<S = Service> {
+    files: BTreeMap<PathBuf, CachedFile<S>>,
     /// The user's objects as the last load built them, while no file changed.
-    inputs: Option<CachedInputs>,
-    overlaid: OverlayCache,
+    inputs: Option<CachedInputs<S>>,
+    overlaid: OverlayCache<S>,
     speakers: SpeakerCache,
+}
+
+impl<S> Default for ParseCache<S> {
+    fn default() -> Self {
+        ParseCache {
+            files: BTreeMap::new(),
+            inputs: None,
+            overlaid: OverlayCache {
+                entries: Vec::new(),
+            },
+            speakers: SpeakerCache::new(),
+        }
+    }
 }
 
 /// The user's objects of the last load: the Services apart, shared, so that a
 /// status-only reload does not copy (and count a reference to) each of them twice
 /// before the overlay replaces them.
 #[derive(Debug)]
-struct CachedInputs {
+struct CachedInputs<S> {
     /// Without its Services.
-    snap: ClusterSnapshot,
-    services: Arc<Vec<Arc<Service>>>,
+    snap: ClusterSnapshot<S>,
+    services: Arc<Vec<Arc<S>>>,
     errors: Vec<SourceError>,
 }
 
@@ -520,35 +554,35 @@ struct SpeakerHead {
     sessions: Vec<crate::v1beta1::BGPSessionStateStatus>,
 }
 
-type CachedFile = (
+type CachedFile<S> = (
     Option<FileStamp>,
-    Vec<(Origin, Object)>,
+    Vec<(Origin, Object<S>)>,
     Vec<super::YamlError>,
 );
 
 /// A running watch of a [`FileSource`] directory.
-pub struct FileWatch {
-    rx: watch::Receiver<Arc<Loaded>>,
+pub struct FileWatch<S = Service> {
+    rx: watch::Receiver<Arc<Loaded<S>>>,
     _watcher: notify::RecommendedWatcher,
     task: tokio::task::JoinHandle<()>,
     reloads: Arc<AtomicU64>,
 }
 
-impl FileWatch {
+impl<S> FileWatch<S> {
     /// How many times the directory was read again after a change event.
     pub fn reloads(&self) -> u64 {
         self.reloads.load(Ordering::Relaxed)
     }
 }
 
-impl Drop for FileWatch {
+impl<S> Drop for FileWatch<S> {
     fn drop(&mut self) {
         self.task.abort();
     }
 }
 
-impl SnapshotSource for FileWatch {
-    fn snapshots(&self) -> watch::Receiver<Arc<Loaded>> {
+impl<S: ServiceView> SnapshotSource<S> for FileWatch<S> {
+    fn snapshots(&self) -> watch::Receiver<Arc<Loaded<S>>> {
         self.rx.clone()
     }
 }
@@ -645,25 +679,20 @@ fn is_yaml(p: &Path) -> bool {
 /// The user's objects of every readable file, in file order, the first of each
 /// (kind, namespace, name) kept and the others reported, sorted as every source
 /// hands them out.
-fn inputs_snapshot(
+fn inputs_snapshot<S: ServiceView>(
     files: &[PathBuf],
-    cached: &BTreeMap<PathBuf, CachedFile>,
+    cached: &BTreeMap<PathBuf, CachedFile<S>>,
     mut errors: Vec<SourceError>,
-) -> (ClusterSnapshot, Vec<SourceError>) {
+) -> (ClusterSnapshot<S>, Vec<SourceError>) {
     let mut seen: FoldMap<(&'static str, Option<&str>, &str), &Origin> = FoldMap::default();
-    let mut accepted: Vec<&Object> = Vec::new();
+    let mut accepted: Vec<&Object<S>> = Vec::new();
     for file in files {
         let Some((_, objects, yaml_errors)) = cached.get(file) else {
             continue;
         };
         errors.extend(yaml_errors.iter().cloned().map(SourceError::Yaml));
         for (origin, obj) in objects {
-            let m = obj.meta();
-            let key = (
-                obj.kind(),
-                m.namespace.as_deref(),
-                m.name.as_deref().unwrap_or_default(),
-            );
+            let key = (obj.kind(), obj.namespace(), obj.name().unwrap_or_default());
             if let Some(first) = seen.get(&key) {
                 errors.push(SourceError::Duplicate {
                     kind: obj.kind(),
@@ -695,17 +724,17 @@ type FoldMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 /// The Services as parsed (before their status is put on), sorted by namespace
 /// and name as every snapshot is.
-struct Inputs {
-    services: Arc<Vec<Arc<Service>>>,
+struct Inputs<S> {
+    services: Arc<Vec<Arc<S>>>,
     /// By address; only when the list is not the last load's (then a Service's
     /// place may have moved).
     by_ptr: Option<FoldMap<usize, usize>>,
 }
 
-impl Inputs {
+impl<S: ServiceView> Inputs<S> {
     /// `reused`: the very list of the last load, so every Service still there is
     /// at the place it was.
-    fn new(services: Arc<Vec<Arc<Service>>>, reused: bool) -> Self {
+    fn new(services: Arc<Vec<Arc<S>>>, reused: bool) -> Self {
         let by_ptr = (!reused).then(|| {
             services
                 .iter()
@@ -717,7 +746,7 @@ impl Inputs {
     }
 
     /// Where the Service an entry was made from is now, if it is still here.
-    fn find(&self, o: &Overlaid) -> Option<usize> {
+    fn find(&self, o: &Overlaid<S>) -> Option<usize> {
         if self
             .services
             .get(o.at)
@@ -731,14 +760,19 @@ impl Inputs {
             .copied()
     }
 
+    /// The record put on the Service it is for, and that Service's place; `None`
+    /// for a Service that is not here (any more).
+    fn put_status(&self, rec: &ServiceStatusRecord) -> Option<(usize, Arc<S>)> {
+        let at = self.by_name(&rec.namespace, &rec.name)?;
+        Some((at, Arc::new(self.services[at].with_status(rec))))
+    }
+
     /// The place of the Service a record is for (a binary search: a map of
     /// 10,000 names per reload cost more than the reload's one new record).
     fn by_name(&self, namespace: &str, name: &str) -> Option<usize> {
         let want = (Some(namespace), Some(name));
         self.services
-            .binary_search_by(|s| {
-                (s.metadata.namespace.as_deref(), s.metadata.name.as_deref()).cmp(&want)
-            })
+            .binary_search_by(|s| (s.namespace(), s.name()).cmp(&want))
             .ok()
     }
 }
@@ -748,14 +782,14 @@ impl Inputs {
 /// Service whose parsed object and record text are both the ones of the last load
 /// gets the last load's result back: the same `Arc`, so that the speaker's caches
 /// (keyed by pointer) see one changed Service, not 10,000 new ones.
-fn overlay_services(
-    inputs: &Inputs,
-    status: Records,
-    cache: &mut OverlayCache,
-) -> Vec<Arc<Service>> {
+fn overlay_services<S: ServiceView>(
+    inputs: &Inputs<S>,
+    status: Records<Option<(usize, Arc<S>)>>,
+    cache: &mut OverlayCache<S>,
+) -> Vec<Arc<S>> {
     let mut last = std::mem::take(&mut cache.entries);
     let mut next = Vec::with_capacity(status.order.len());
-    let mut out: Vec<Option<Arc<Service>>> = vec![None; inputs.services.len()];
+    let mut out: Vec<Option<Arc<S>>> = vec![None; inputs.services.len()];
     let mut parsed = status.parsed.into_iter();
     for r in status.order {
         match r {
@@ -769,12 +803,9 @@ fn overlay_services(
                 next.push(Some(o));
             }
             Scanned::Fresh(key) => {
-                let Some(rec) = parsed.next() else { break };
-                let Some(at) = inputs.by_name(&rec.namespace, &rec.name) else {
-                    continue;
-                };
+                let Some(made) = parsed.next() else { break };
+                let Some((at, o)) = made else { continue };
                 let input = Arc::clone(&inputs.services[at]);
-                let o = Arc::new(with_status((*input).clone(), &rec));
                 out[at] = Some(Arc::clone(&o));
                 if let Some(key) = key {
                     next.push(Some(Overlaid {
@@ -796,37 +827,21 @@ fn overlay_services(
         .collect()
 }
 
-fn with_status(mut svc: Service, rec: &ServiceStatusRecord) -> Service {
-    let ann = svc
-        .metadata
-        .annotations
-        .get_or_insert_with(Default::default);
-    for (k, v) in &rec.annotations {
-        ann.insert(k.clone(), v.clone());
-    }
-    let st = svc.status.get_or_insert_with(Default::default);
-    st.load_balancer = Some(rec.load_balancer.clone());
-    if !rec.conditions.is_empty() {
-        st.conditions = Some(rec.conditions.clone());
-    }
-    svc
-}
-
 /// The last load's overlaid Services, in the order of their records in the file
 /// (`None` once a load has taken one back).
-#[derive(Debug, Default)]
-struct OverlayCache {
-    entries: Vec<Option<Overlaid>>,
+#[derive(Debug)]
+struct OverlayCache<S> {
+    entries: Vec<Option<Overlaid<S>>>,
 }
 
 /// One overlaid Service, the key of the record put on it, and the parsed Service
 /// it was made from (held, so that its address cannot be reused by another while
 /// the entry lives), and its place in the list, as of the load it was last used in.
 #[derive(Debug)]
-struct Overlaid {
+struct Overlaid<S> {
     key: RecordKey,
-    input: Arc<Service>,
-    out: Arc<Service>,
+    input: Arc<S>,
+    out: Arc<S>,
     at: usize,
 }
 
@@ -860,7 +875,7 @@ loadBalancer: {{ingress: [{{ip: '{ip}'}}]}}\nconditions: [{{type: t, status: 'Tr
     }
 
     fn cached(text: &str) -> Option<Vec<ServiceStatusRecord>> {
-        scan_records(text.as_bytes(), BLOCK, |_| None)
+        scan_records(text.as_bytes(), BLOCK, |_| None, |r| r)
             .unwrap()
             .map(|r| {
                 assert!(
@@ -877,10 +892,15 @@ loadBalancer: {{ingress: [{{ip: '{ip}'}}]}}\nconditions: [{{type: t, status: 'Tr
         let mut records = vec![rec("a", "10.0.0.1", "one"), rec("b", "10.0.0.2", "two")];
         let keys = |text: &str| -> Vec<RecordKey> {
             let mut keys = Vec::new();
-            let got = scan_records(text.as_bytes(), BLOCK, |k| {
-                keys.push(*k);
-                Some(keys.len() - 1)
-            })
+            let got = scan_records(
+                text.as_bytes(),
+                BLOCK,
+                |k| {
+                    keys.push(*k);
+                    Some(keys.len() - 1)
+                },
+                |r| r,
+            )
             .unwrap()
             .unwrap();
             assert!(got.parsed.is_empty(), "parsed unasked: {:?}", got.parsed);
@@ -892,9 +912,12 @@ loadBalancer: {{ingress: [{{ip: '{ip}'}}]}}\nconditions: [{{type: t, status: 'Tr
         let after = keys(&text);
         assert_eq!(after[0], before[0], "unchanged text, same key");
         assert_ne!(after[1], before[1], "changed text, new key");
-        let got = scan_records(text.as_bytes(), BLOCK, |k| {
-            before.iter().position(|b| b == k)
-        })
+        let got = scan_records(
+            text.as_bytes(),
+            BLOCK,
+            |k| before.iter().position(|b| b == k),
+            |r| r,
+        )
         .unwrap()
         .unwrap();
         assert_eq!(

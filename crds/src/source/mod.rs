@@ -20,15 +20,17 @@ use tokio::sync::watch;
 pub use file::{FileSource, FileWatch};
 pub use yaml::{Object, Origin, YamlError};
 
+use k8s_openapi::api::core::v1::Service;
+
 use crate::snapshot::ClusterSnapshot;
 use status::{EventRecord, PoolStatusRecord, ServiceStatusRecord, SpeakerStatusFile};
 
 /// A snapshot with the problems met while reading it (bad files, duplicates).
 /// The snapshot holds every object that could be read.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Loaded {
+#[derive(Clone, Debug, PartialEq)]
+pub struct Loaded<S = Service> {
     /// The state.
-    pub snapshot: ClusterSnapshot,
+    pub snapshot: ClusterSnapshot<S>,
     /// Problems; none of them stopped the rest from loading.
     pub errors: Vec<SourceError>,
     /// What the speakers report of themselves (node, findings, BGP sessions; not
@@ -39,10 +41,20 @@ pub struct Loaded {
     pub speakers: Option<Vec<SpeakerStatusFile>>,
 }
 
+impl<S> Default for Loaded<S> {
+    fn default() -> Self {
+        Loaded {
+            snapshot: ClusterSnapshot::default(),
+            errors: Vec::new(),
+            speakers: None,
+        }
+    }
+}
+
 /// Something that yields the current cluster state and every change to it.
-pub trait SnapshotSource: Send + Sync {
+pub trait SnapshotSource<S = Service>: Send + Sync {
     /// The latest snapshot; `changed()` on it wakes on every new one.
-    fn snapshots(&self) -> watch::Receiver<Arc<Loaded>>;
+    fn snapshots(&self) -> watch::Receiver<Arc<Loaded<S>>>;
 }
 
 /// Where the controller and speakers write what they decided.

@@ -7,15 +7,17 @@ use k8s_openapi::api::core::v1::{Namespace, Node, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use serde::de::DeserializeOwned;
 
+use crate::services::ServiceView;
 use crate::v1beta1::{
     API_VERSION, BFDProfile, BGPAdvertisement, BGPPeer, Community, IPAddressPool, L2Advertisement,
 };
 
-/// One object the file source understands.
+/// One object the file source understands, each Service kept as `S` (see
+/// [`ServiceView`]).
 /// Boxed or shared: the parse cache keeps every object of every file, and inline
 /// (the size of a Node, 1.5 KB) 10,000 Services held 15 MB of mostly padding.
 #[derive(Clone, Debug, PartialEq)]
-pub enum Object {
+pub enum Object<S = Service> {
     /// `ferrolb.io/v1beta1` IPAddressPool.
     IPAddressPool(Box<IPAddressPool>),
     /// `ferrolb.io/v1beta1` L2Advertisement.
@@ -30,7 +32,7 @@ pub enum Object {
     BFDProfile(Box<BFDProfile>),
     /// `v1` Service. Shared: the file source hands the same one to every snapshot
     /// until its file changes.
-    Service(Arc<Service>),
+    Service(Arc<S>),
     /// `v1` Node.
     Node(Box<Node>),
     /// `v1` Namespace.
@@ -141,6 +143,15 @@ fn default_namespace(meta: &mut k8s_openapi::apimachinery::pkg::apis::meta::v1::
 /// Parses every document of one file. Good documents come back even when others
 /// are broken.
 pub fn parse_file(file: &Path, text: &str) -> (Vec<(Origin, Object)>, Vec<YamlError>) {
+    parse_file_as(file, text)
+}
+
+/// [`parse_file`], each Service kept as `S` as soon as it is parsed (never all
+/// of a file's Services whole at once).
+pub fn parse_file_as<S: ServiceView>(
+    file: &Path,
+    text: &str,
+) -> (Vec<(Origin, Object<S>)>, Vec<YamlError>) {
     let mut objects = Vec::new();
     let mut errors = Vec::new();
     // YAML breaks lines at CR, LF and CRLF; count them all the same way here, or
@@ -188,7 +199,7 @@ pub fn parse_file(file: &Path, text: &str) -> (Vec<(Origin, Object)>, Vec<YamlEr
         } else {
             doc
         };
-        let parsed = match (api_version, kind) {
+        let parsed: Result<Object, YamlError> = match (api_version, kind) {
             (API_VERSION, "IPAddressPool") => {
                 typed(file, offset, &doc).map(|o| Object::IPAddressPool(Box::new(o)))
             }
@@ -236,7 +247,7 @@ pub fn parse_file(file: &Path, text: &str) -> (Vec<(Origin, Object)>, Vec<YamlEr
                         file: file.to_path_buf(),
                         line: offset,
                     },
-                    o,
+                    o.project(),
                 ));
             }
             Err(e) => errors.push(e),
@@ -245,24 +256,43 @@ pub fn parse_file(file: &Path, text: &str) -> (Vec<(Origin, Object)>, Vec<YamlEr
     (objects, errors)
 }
 
-impl Object {
-    /// The object's metadata.
-    pub fn meta(&self) -> &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+impl<S: ServiceView> Object<S> {
+    /// `metadata.namespace`.
+    pub fn namespace(&self) -> Option<&str> {
         match self {
-            Object::IPAddressPool(o) => &o.metadata,
-            Object::L2Advertisement(o) => &o.metadata,
-            Object::BGPAdvertisement(o) => &o.metadata,
-            Object::BGPPeer(o) => &o.metadata,
-            Object::Community(o) => &o.metadata,
-            Object::BFDProfile(o) => &o.metadata,
-            Object::Service(o) => &o.metadata,
-            Object::Node(o) => &o.metadata,
-            Object::Namespace(o) => &o.metadata,
-            Object::Secret(o) => &o.metadata,
-            Object::EndpointSlice(o) => &o.metadata,
+            Object::Service(o) => o.namespace(),
+            Object::IPAddressPool(o) => o.metadata.namespace.as_deref(),
+            Object::L2Advertisement(o) => o.metadata.namespace.as_deref(),
+            Object::BGPAdvertisement(o) => o.metadata.namespace.as_deref(),
+            Object::BGPPeer(o) => o.metadata.namespace.as_deref(),
+            Object::Community(o) => o.metadata.namespace.as_deref(),
+            Object::BFDProfile(o) => o.metadata.namespace.as_deref(),
+            Object::Node(o) => o.metadata.namespace.as_deref(),
+            Object::Namespace(o) => o.metadata.namespace.as_deref(),
+            Object::Secret(o) => o.metadata.namespace.as_deref(),
+            Object::EndpointSlice(o) => o.metadata.namespace.as_deref(),
         }
     }
 
+    /// `metadata.name`.
+    pub fn name(&self) -> Option<&str> {
+        match self {
+            Object::Service(o) => o.name(),
+            Object::IPAddressPool(o) => o.metadata.name.as_deref(),
+            Object::L2Advertisement(o) => o.metadata.name.as_deref(),
+            Object::BGPAdvertisement(o) => o.metadata.name.as_deref(),
+            Object::BGPPeer(o) => o.metadata.name.as_deref(),
+            Object::Community(o) => o.metadata.name.as_deref(),
+            Object::BFDProfile(o) => o.metadata.name.as_deref(),
+            Object::Node(o) => o.metadata.name.as_deref(),
+            Object::Namespace(o) => o.metadata.name.as_deref(),
+            Object::Secret(o) => o.metadata.name.as_deref(),
+            Object::EndpointSlice(o) => o.metadata.name.as_deref(),
+        }
+    }
+}
+
+impl<S> Object<S> {
     /// The kind name.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -277,6 +307,42 @@ impl Object {
             Object::Namespace(_) => "Namespace",
             Object::Secret(_) => "Secret",
             Object::EndpointSlice(_) => "EndpointSlice",
+        }
+    }
+}
+
+impl Object {
+    /// The same object, its Service (if it is one) kept as `S`.
+    pub fn project<S: ServiceView>(self) -> Object<S> {
+        match self {
+            Object::Service(o) => Object::Service(S::project(o)),
+            Object::IPAddressPool(o) => Object::IPAddressPool(o),
+            Object::L2Advertisement(o) => Object::L2Advertisement(o),
+            Object::BGPAdvertisement(o) => Object::BGPAdvertisement(o),
+            Object::BGPPeer(o) => Object::BGPPeer(o),
+            Object::Community(o) => Object::Community(o),
+            Object::BFDProfile(o) => Object::BFDProfile(o),
+            Object::Node(o) => Object::Node(o),
+            Object::Namespace(o) => Object::Namespace(o),
+            Object::Secret(o) => Object::Secret(o),
+            Object::EndpointSlice(o) => Object::EndpointSlice(o),
+        }
+    }
+
+    /// The object's metadata.
+    pub fn meta(&self) -> &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+        match self {
+            Object::IPAddressPool(o) => &o.metadata,
+            Object::L2Advertisement(o) => &o.metadata,
+            Object::BGPAdvertisement(o) => &o.metadata,
+            Object::BGPPeer(o) => &o.metadata,
+            Object::Community(o) => &o.metadata,
+            Object::BFDProfile(o) => &o.metadata,
+            Object::Service(o) => &o.metadata,
+            Object::Node(o) => &o.metadata,
+            Object::Namespace(o) => &o.metadata,
+            Object::Secret(o) => &o.metadata,
+            Object::EndpointSlice(o) => &o.metadata,
         }
     }
 

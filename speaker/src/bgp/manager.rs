@@ -5,9 +5,7 @@ use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
-use ferrolb_crds::ClusterSnapshot;
 use ferrolb_crds::config::{Config, Peer};
-use ferrolb_crds::source::Loaded;
 use ferrolb_crds::source::status::Shared;
 use ferrolb_crds::v1beta1::ServiceBGPStatusStatus;
 
@@ -15,6 +13,7 @@ use super::routes::{PeerRoutes, peers_for};
 use super::session::{Session, SessionStatus};
 use crate::election::NodeView;
 use crate::metrics::BgpMetrics;
+use crate::{Loaded, Snapshot};
 
 /// What [`BgpSpeaker::service_statuses`] depends on.
 #[derive(Debug, PartialEq, Eq)]
@@ -40,7 +39,7 @@ pub struct BgpSpeaker {
 }
 
 /// The node's IPv4 InternalIP (its default BGP identifier).
-pub fn node_router_id(snap: &ClusterSnapshot, node: &str) -> Option<Ipv4Addr> {
+pub fn node_router_id(snap: &Snapshot, node: &str) -> Option<Ipv4Addr> {
     snap.nodes
         .iter()
         .find(|n| n.metadata.name.as_deref() == Some(node))?
@@ -157,11 +156,7 @@ impl BgpSpeaker {
             };
             for (svc, mut prefixes) in routes.services() {
                 if prefixes.any(carried) {
-                    let m = &svc.metadata;
-                    let key = (
-                        m.namespace.as_deref().unwrap_or("default"),
-                        m.name.as_deref().unwrap_or_default(),
-                    );
+                    let key = (&*svc.namespace, &*svc.name);
                     out.entry(key).or_default().push(peer.as_str());
                 }
             }

@@ -7,13 +7,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use ferrolb_crds::ClusterSnapshot;
 use ferrolb_crds::config::{BgpAdvertisement, CommunityValue, Config, Peer, Pool, any_matches};
-use ferrolb_crds::services::{ingress_ips, is_ours};
+use ferrolb_crds::services::LbService;
 use ipnet::IpNet;
-use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 
+use crate::Snapshot;
 use crate::election::{NodeView, nodes_with_ready_endpoints};
 
 /// Attributes of a route that do not depend on the session.
@@ -57,23 +56,21 @@ pub fn peers_for<'a>(config: &'a Config, node: &NodeView) -> Vec<&'a Peer> {
 /// The routes of one Service toward `peer`, by prefix, each spec merged over the
 /// advertisements that select it (empty when the node does not announce it).
 pub fn service_routes(
-    snap: &ClusterSnapshot,
+    snap: &Snapshot,
     config: &Config,
     node: &NodeView,
     peer: &Peer,
-    svc: &Service,
+    svc: &LbService,
 ) -> Vec<(IpNet, RouteSpec)> {
     let mut out: Vec<(IpNet, RouteSpec)> = Vec::new();
-    let Some(spec) = &svc.spec else {
-        return out;
-    };
     if !node.usable
-        || spec.external_traffic_policy.as_deref() == Some("Local")
-            && !nodes_with_ready_endpoints(snap, svc).contains(&node.name)
+        || svc.local
+            && !nodes_with_ready_endpoints(&snap.endpoint_slices, &svc.namespace, &svc.name)
+                .contains(&node.name)
     {
         return out;
     }
-    for ip in ingress_ips(svc) {
+    for &ip in &svc.ips {
         let Some(pool) = config.pools.values().find(|p| p.contains(&ip)) else {
             continue;
         };
@@ -131,7 +128,7 @@ struct Inputs {
 /// One Service's routes as last computed.
 struct Cached {
     /// Held so that its address, the key, is not reused while cached.
-    svc: Arc<Service>,
+    svc: Arc<LbService>,
     routes: Vec<(IpNet, Arc<RouteSpec>)>,
     local: bool,
 }
@@ -165,8 +162,8 @@ impl PeerRoutes {
     /// Services that differ from it are looked at.
     pub fn update(
         &mut self,
-        prev: Option<&ClusterSnapshot>,
-        snap: &ClusterSnapshot,
+        prev: Option<&Snapshot>,
+        snap: &Snapshot,
         config: &Config,
         class: &str,
         node: &NodeView,
@@ -227,7 +224,7 @@ impl PeerRoutes {
                     self.forget(Arc::as_ptr(o) as usize, &mut touched);
                     added.push(n);
                 }
-                for svc in added.into_iter().filter(|s| is_ours(s, class)) {
+                for svc in added.into_iter().filter(|s| s.is_ours(class)) {
                     self.learn(snap, config, node, peer, svc, &mut touched);
                 }
             }
@@ -235,7 +232,7 @@ impl PeerRoutes {
                 let seen: std::collections::HashSet<usize> = snap
                     .services
                     .iter()
-                    .filter(|s| is_ours(s, class))
+                    .filter(|s| s.is_ours(class))
                     .map(|s| Arc::as_ptr(s) as usize)
                     .collect();
                 let gone: Vec<usize> = self
@@ -247,7 +244,7 @@ impl PeerRoutes {
                 for k in gone {
                     self.forget(k, &mut touched);
                 }
-                for svc in snap.services.iter().filter(|s| is_ours(s, class)) {
+                for svc in snap.services.iter().filter(|s| s.is_ours(class)) {
                     if !self.by_service.contains_key(&(Arc::as_ptr(svc) as usize)) {
                         self.learn(snap, config, node, peer, svc, &mut touched);
                     }
@@ -297,11 +294,11 @@ impl PeerRoutes {
     /// Computes one Service's routes, noting its prefixes.
     fn learn(
         &mut self,
-        snap: &ClusterSnapshot,
+        snap: &Snapshot,
         config: &Config,
         node: &NodeView,
         peer: &Peer,
-        svc: &Arc<Service>,
+        svc: &Arc<LbService>,
         touched: &mut Vec<IpNet>,
     ) {
         let key = Arc::as_ptr(svc) as usize;
@@ -315,24 +312,19 @@ impl PeerRoutes {
             self.by_prefix.entry(*p).or_default().push(key);
             touched.push(*p);
         }
-        let local = svc
-            .spec
-            .as_ref()
-            .and_then(|s| s.external_traffic_policy.as_deref())
-            == Some("Local");
         self.by_service.insert(
             key,
             Cached {
                 svc: svc.clone(),
                 routes,
-                local,
+                local: svc.local,
             },
         );
     }
 
     /// Files the routes of `old` under `new` (an equal object); false when `old`
     /// had none cached.
-    fn rekey(&mut self, old: &Arc<Service>, new: &Arc<Service>) -> bool {
+    fn rekey(&mut self, old: &Arc<LbService>, new: &Arc<LbService>) -> bool {
         let (from, to) = (Arc::as_ptr(old) as usize, Arc::as_ptr(new) as usize);
         let Some(mut c) = self.by_service.remove(&from) else {
             return false;
@@ -375,7 +367,7 @@ impl PeerRoutes {
     }
 
     /// Each Service with routes toward the peer, with its prefixes.
-    pub fn services(&self) -> impl Iterator<Item = (&Service, impl Iterator<Item = &IpNet>)> {
+    pub fn services(&self) -> impl Iterator<Item = (&LbService, impl Iterator<Item = &IpNet>)> {
         self.by_service
             .values()
             .filter(|c| !c.routes.is_empty())
@@ -387,11 +379,11 @@ impl PeerRoutes {
 #[derive(Debug, Default)]
 pub struct ServiceChanges<'a> {
     /// Only in the new list.
-    pub added: Vec<&'a Arc<Service>>,
+    pub added: Vec<&'a Arc<LbService>>,
     /// Only in the old list.
-    pub removed: Vec<&'a Arc<Service>>,
+    pub removed: Vec<&'a Arc<LbService>>,
     /// The same key in another object: (old, new).
-    pub replaced: Vec<(&'a Arc<Service>, &'a Arc<Service>)>,
+    pub replaced: Vec<(&'a Arc<LbService>, &'a Arc<LbService>)>,
 }
 
 /// How `new` differs from `old`. Both are sorted by (namespace, name), as every
@@ -399,11 +391,11 @@ pub struct ServiceChanges<'a> {
 /// object only where the lists differ: with the kube source a change to one of
 /// 10,000 Services reads one or two of them.
 pub fn changed_services<'a>(
-    old: &'a [Arc<Service>],
-    new: &'a [Arc<Service>],
+    old: &'a [Arc<LbService>],
+    new: &'a [Arc<LbService>],
 ) -> ServiceChanges<'a> {
-    fn key(s: &Service) -> (Option<&str>, Option<&str>) {
-        (s.metadata.namespace.as_deref(), s.metadata.name.as_deref())
+    fn key(s: &LbService) -> (&str, &str) {
+        (&s.namespace, &s.name)
     }
     let mut out = ServiceChanges::default();
     let (mut i, mut j) = (0, 0);
@@ -446,7 +438,7 @@ fn share(specs: &mut Vec<Arc<RouteSpec>>, s: RouteSpec) -> Arc<RouteSpec> {
 
 /// Desired routes of `node` toward `peer` (without a cache).
 pub fn routes(
-    snap: &ClusterSnapshot,
+    snap: &Snapshot,
     config: &Config,
     class: &str,
     node: &NodeView,
@@ -460,7 +452,7 @@ pub fn routes(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ferrolb_crds::source::yaml::parse_file;
+    use ferrolb_crds::source::yaml::parse_file_as;
     use std::path::Path;
 
     const YAML: &str = "
@@ -507,10 +499,10 @@ spec: {type: LoadBalancer, externalTrafficPolicy: Local}
 status: {loadBalancer: {ingress: [{ip: 198.51.100.8}]}}
 ";
 
-    fn setup() -> (ClusterSnapshot, Config) {
-        let (objs, errs) = parse_file(Path::new("t.yaml"), YAML);
+    fn setup() -> (Snapshot, Config) {
+        let (objs, errs) = parse_file_as(Path::new("t.yaml"), YAML);
         assert!(errs.is_empty(), "{errs:?}");
-        let mut s = ClusterSnapshot::default();
+        let mut s = Snapshot::default();
         for (_, o) in objs {
             s.add(o);
         }
@@ -570,22 +562,14 @@ status: {loadBalancer: {ingress: [{ip: 198.51.100.8}]}}
 
     #[test]
     fn changed_services_by_pointer_walk() {
-        let svc = |n: &str| {
-            let mut s = Service::default();
-            s.metadata.namespace = Some("default".into());
-            s.metadata.name = Some(n.into());
-            Arc::new(s)
-        };
+        let svc = |n: &str| Arc::new(LbService::new("default", n));
         let (a, b, c, d) = (svc("a"), svc("b"), svc("c"), svc("d"));
         let old = vec![a.clone(), b.clone(), d.clone()];
         let b2 = svc("b");
         let new = vec![a.clone(), b2.clone(), c.clone()];
         let ch = changed_services(&old, &new);
-        let names = |v: &[&Arc<Service>]| {
-            v.iter()
-                .map(|s| s.metadata.name.clone().unwrap())
-                .collect::<Vec<_>>()
-        };
+        let names =
+            |v: &[&Arc<LbService>]| v.iter().map(|s| s.name.to_string()).collect::<Vec<_>>();
         assert_eq!(names(&ch.added), ["c"]);
         assert_eq!(names(&ch.removed), ["d"]);
         assert_eq!(ch.replaced.len(), 1, "b is another object now");
@@ -595,25 +579,15 @@ status: {loadBalancer: {ingress: [{ip: 198.51.100.8}]}}
     }
 
     /// A copy of `svc` with `ip` as its only address.
-    fn with_ip(svc: &Service, ip: &str) -> Service {
-        let mut s = svc.clone();
-        s.status = Some(k8s_openapi::api::core::v1::ServiceStatus {
-            load_balancer: Some(k8s_openapi::api::core::v1::LoadBalancerStatus {
-                ingress: Some(vec![k8s_openapi::api::core::v1::LoadBalancerIngress {
-                    ip: Some(ip.into()),
-                    ..Default::default()
-                }]),
-            }),
-            ..Default::default()
-        });
-        s
+    fn with_ip(svc: &LbService, ip: &str) -> LbService {
+        svc.with_ips([ip.parse().unwrap()])
     }
 
     /// An update that remembers its snapshot for the next, as the manager does.
     fn step(
         cache: &mut PeerRoutes,
-        prev: &mut Option<ClusterSnapshot>,
-        s: &ClusterSnapshot,
+        prev: &mut Option<Snapshot>,
+        s: &Snapshot,
         c: &Config,
         n: &NodeView,
         peer: &Peer,
@@ -661,11 +635,7 @@ status: {loadBalancer: {ingress: [{ip: 198.51.100.8}]}}
             &spec(cache.table(), "198.51.100.7/32")
         ));
         // A changed Service (a new object) is recomputed; a removed one goes.
-        let web = s
-            .services
-            .iter()
-            .position(|x| x.metadata.name.as_deref() == Some("web"))
-            .unwrap();
+        let web = s.services.iter().position(|x| &*x.name == "web").unwrap();
         s.services[web] = Arc::new(with_ip(&s.services[web], "198.51.100.9"));
         assert!(step(&mut cache, &mut prev, &s, &c, &n, peer));
         let t = cache.table().clone();
@@ -702,11 +672,11 @@ status: {loadBalancer: {ingress: [{ip: 198.51.100.8}]}}
         let web = s
             .services
             .iter()
-            .find(|x| x.metadata.name.as_deref() == Some("web"))
+            .find(|x| &*x.name == "web")
             .cloned()
             .unwrap();
         let mut db = with_ip(&web, "198.51.100.20");
-        db.metadata.name = Some("db".into());
+        db.name = "db".into();
         s.services.push(Arc::new(db));
         s.normalize();
         let mut cache = PeerRoutes::default();
@@ -722,16 +692,14 @@ status: {loadBalancer: {ingress: [{ip: 198.51.100.8}]}}
                 "2001:db8:100::7/128"
             ]
         );
-        s.services
-            .retain(|x| x.metadata.name.as_deref() != Some("web"));
+        s.services.retain(|x| &*x.name != "web");
         assert!(step(&mut cache, &mut prev, &s, &c, &rack, peer));
         assert_eq!(keys(cache.table()), ["198.51.100.0/24", "198.51.100.20/32"]);
         assert_eq!(
             *cache.table(),
             routes(&s, &c, "ferrolb.io/ferrolb", &rack, peer)
         );
-        s.services
-            .retain(|x| x.metadata.name.as_deref() != Some("db"));
+        s.services.retain(|x| &*x.name != "db");
         assert!(step(&mut cache, &mut prev, &s, &c, &rack, peer));
         assert!(cache.table().is_empty(), "{:?}", keys(cache.table()));
     }

@@ -2,8 +2,8 @@ use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 
-use ferrolb_crds::ClusterSnapshot;
-use ferrolb_crds::source::yaml::parse_file;
+use crate::Snapshot;
+use ferrolb_crds::source::yaml::parse_file_as;
 use proptest::prelude::*;
 
 use super::*;
@@ -90,10 +90,10 @@ proptest! {
     }
 }
 
-fn snapshot(yaml: &str) -> ClusterSnapshot {
-    let (objs, errs) = parse_file(Path::new("t.yaml"), yaml);
+fn snapshot(yaml: &str) -> Snapshot {
+    let (objs, errs) = parse_file_as(Path::new("t.yaml"), yaml);
     assert!(errs.is_empty(), "{errs:?}");
-    let mut s = ClusterSnapshot::default();
+    let mut s = Snapshot::default();
     for (_, o) in objs {
         s.add(o);
     }

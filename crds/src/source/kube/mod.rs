@@ -28,6 +28,7 @@ use tokio::sync::{mpsc, watch};
 use self::ordered::{Ordered, reflect_ordered};
 use super::status::SpeakerStatusFile;
 use super::{Loaded, SnapshotSource};
+use crate::services::ServiceView;
 use crate::snapshot::ClusterSnapshot;
 use crate::v1beta1::{
     BFDProfile, BGPAdvertisement, BGPPeer, BGPSessionState, Community, IPAddressPool,
@@ -52,12 +53,12 @@ pub struct KubeWatchOptions {
 }
 
 /// A running set of reflectors.
-pub struct KubeWatch {
-    rx: watch::Receiver<Arc<Loaded>>,
+pub struct KubeWatch<S = Service> {
+    rx: watch::Receiver<Arc<Loaded<S>>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
-impl Drop for KubeWatch {
+impl<S> Drop for KubeWatch<S> {
     fn drop(&mut self) {
         for t in &self.tasks {
             t.abort();
@@ -65,8 +66,8 @@ impl Drop for KubeWatch {
     }
 }
 
-impl SnapshotSource for KubeWatch {
-    fn snapshots(&self) -> watch::Receiver<Arc<Loaded>> {
+impl<S: ServiceView> SnapshotSource<S> for KubeWatch<S> {
+    fn snapshots(&self) -> watch::Receiver<Arc<Loaded<S>>> {
         self.rx.clone()
     }
 }
@@ -110,7 +111,7 @@ where
     s.state().iter().map(|o| (**o).clone()).collect()
 }
 
-struct Stores {
+struct Stores<S> {
     pools: Store<IPAddressPool>,
     l2: Store<L2Advertisement>,
     bgp: Store<BGPAdvertisement>,
@@ -118,14 +119,14 @@ struct Stores {
     communities: Store<Community>,
     bfd: Store<BFDProfile>,
     secrets: Store<Secret>,
-    services: Ordered<Service>,
+    services: Ordered<Service, S>,
     namespaces: Store<Namespace>,
     nodes: Option<Store<Node>>,
     slices: Option<Ordered<EndpointSlice>>,
     speakers: Option<(Store<SpeakerStatus>, Store<BGPSessionState>)>,
 }
 
-impl Stores {
+impl<S: ServiceView> Stores<S> {
     async fn ready(&self) {
         let _ = futures::join!(
             self.pools.wait_until_ready(),
@@ -149,7 +150,7 @@ impl Stores {
         }
     }
 
-    fn loaded(&self) -> Loaded {
+    fn loaded(&self) -> Loaded<S> {
         Loaded {
             snapshot: self.snapshot(),
             errors: vec![],
@@ -160,7 +161,7 @@ impl Stores {
         }
     }
 
-    fn snapshot(&self) -> ClusterSnapshot {
+    fn snapshot(&self) -> ClusterSnapshot<S> {
         let mut s = ClusterSnapshot {
             pools: items(&self.pools),
             l2_advertisements: items(&self.l2),
@@ -183,8 +184,9 @@ impl Stores {
 
 /// Starts the reflectors. The first snapshot is published once every store has
 /// listed its objects, so consumers never act on a half-filled view (which
-/// would look like deleted Services).
-pub async fn watch_cluster(client: Client, opts: KubeWatchOptions) -> KubeWatch {
+/// would look like deleted Services). Each Service is kept as `S` (see
+/// [`ServiceView`]).
+pub async fn watch_cluster<S: ServiceView>(client: Client, opts: KubeWatchOptions) -> KubeWatch<S> {
     let (ntx, mut nrx) = mpsc::unbounded_channel();
     let mut tasks = Vec::new();
     let ns = opts.namespace.as_str();
@@ -196,14 +198,19 @@ pub async fn watch_cluster(client: Client, opts: KubeWatchOptions) -> KubeWatch 
         communities: reflect(Api::namespaced(client.clone(), ns), ntx.clone(), &mut tasks),
         bfd: reflect(Api::namespaced(client.clone(), ns), ntx.clone(), &mut tasks),
         secrets: reflect(Api::namespaced(client.clone(), ns), ntx.clone(), &mut tasks),
-        services: reflect_ordered(Api::all(client.clone()), ntx.clone(), &mut tasks),
+        services: reflect_ordered(
+            Api::all(client.clone()),
+            |s| S::project(Arc::new(s)),
+            ntx.clone(),
+            &mut tasks,
+        ),
         namespaces: reflect(Api::all(client.clone()), ntx.clone(), &mut tasks),
         nodes: opts
             .nodes
             .then(|| reflect(Api::all(client.clone()), ntx.clone(), &mut tasks)),
         slices: opts
             .endpoint_slices
-            .then(|| reflect_ordered(Api::all(client.clone()), ntx.clone(), &mut tasks)),
+            .then(|| reflect_ordered(Api::all(client.clone()), Arc::new, ntx.clone(), &mut tasks)),
         speakers: opts.speakers.then(|| {
             (
                 reflect(Api::namespaced(client.clone(), ns), ntx.clone(), &mut tasks),

@@ -1,7 +1,8 @@
 //! A reflector store kept in (namespace, name) order, for the kinds there are
 //! thousands of. kube's own store is a hash map: every snapshot had to sort
 //! 10,000 Services again, chasing a pointer per comparison (8-17 ms per change on
-//! the 2-core bench); this one hands them out already in order.
+//! the 2-core bench); this one hands them out already in order, each object
+//! kept as the consumer asks (a speaker keeps a Service as its few facts).
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
@@ -22,17 +23,19 @@ fn key<K: Resource>(o: &K) -> Key {
 /// The objects, and the relist being gathered (it replaces them when complete,
 /// so a relist never shows a half-filled view).
 #[derive(Debug)]
-struct State<K> {
-    objects: BTreeMap<Key, Arc<K>>,
-    relist: Option<BTreeMap<Key, Arc<K>>>,
+struct State<K, V = K> {
+    objects: BTreeMap<Key, Arc<V>>,
+    relist: Option<BTreeMap<Key, Arc<V>>>,
+    /// What is kept of each object.
+    keep: fn(K) -> Arc<V>,
 }
 
-impl<K: Resource> State<K> {
+impl<K: Resource, V> State<K, V> {
     /// Applies one watch event; true when the objects changed (or were replaced).
     fn apply(&mut self, ev: watcher::Event<K>) -> bool {
         match ev {
             watcher::Event::Apply(o) => {
-                self.objects.insert(key(&o), Arc::new(o));
+                self.objects.insert(key(&o), (self.keep)(o));
                 true
             }
             watcher::Event::Delete(o) => self.objects.remove(&key(&o)).is_some(),
@@ -41,9 +44,9 @@ impl<K: Resource> State<K> {
                 false
             }
             watcher::Event::InitApply(o) => {
-                self.relist
-                    .get_or_insert_with(BTreeMap::new)
-                    .insert(key(&o), Arc::new(o));
+                let k = key(&o);
+                let v = (self.keep)(o);
+                self.relist.get_or_insert_with(BTreeMap::new).insert(k, v);
                 false
             }
             watcher::Event::InitDone => {
@@ -55,15 +58,15 @@ impl<K: Resource> State<K> {
 }
 
 /// The reading side.
-pub(super) struct Ordered<K> {
-    state: Arc<RwLock<State<K>>>,
+pub(super) struct Ordered<K, V = K> {
+    state: Arc<RwLock<State<K, V>>>,
     ready: watch::Receiver<bool>,
 }
 
-impl<K> Ordered<K> {
+impl<K, V> Ordered<K, V> {
     /// Every object, in (namespace, name) order, shared with the store: an
     /// unchanged object keeps its `Arc` from one call to the next.
-    pub(super) fn state(&self) -> Vec<Arc<K>> {
+    pub(super) fn state(&self) -> Vec<Arc<V>> {
         // A poisoned lock means a panic while applying an event; the map is
         // still whole (every update is one insert, remove or swap).
         let s = self.state.read().unwrap_or_else(|e| e.into_inner());
@@ -77,19 +80,23 @@ impl<K> Ordered<K> {
     }
 }
 
-/// Watches `api` into an ordered store; `notify` is sent a unit per change.
-pub(super) fn reflect_ordered<K>(
+/// Watches `api` into an ordered store, keeping `keep(object)` of each;
+/// `notify` is sent a unit per change.
+pub(super) fn reflect_ordered<K, V>(
     api: Api<K>,
+    keep: fn(K) -> Arc<V>,
     notify: mpsc::UnboundedSender<()>,
     tasks: &mut Vec<tokio::task::JoinHandle<()>>,
-) -> Ordered<K>
+) -> Ordered<K, V>
 where
     K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
     K::DynamicType: Default + Eq + std::hash::Hash + Clone + Send + Sync,
+    V: Send + Sync + 'static,
 {
     let state = Arc::new(RwLock::new(State {
         objects: BTreeMap::new(),
         relist: None,
+        keep,
     }));
     let (ready_tx, ready) = watch::channel(false);
     let writer = state.clone();
@@ -156,6 +163,7 @@ mod tests {
         let mut s = State {
             objects: BTreeMap::new(),
             relist: None,
+            keep: Arc::new,
         };
         assert!(!s.apply(watcher::Event::Init));
         for (ns, n) in [("b", "x"), ("a", "z"), ("a", "y")] {
