@@ -249,6 +249,23 @@ current-context: fake\n",
     }
 }
 
+/// The page of `items` a list query asks for (`limit`, `continue`: here the
+/// offset of the next item), and the offset after it when there is more.
+fn paginate<'a>(items: &'a [&'a Value], query: &str) -> (&'a [&'a Value], Option<usize>) {
+    let param = |name: &str| {
+        query
+            .split('&')
+            .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+            .and_then(|v| v.parse::<usize>().ok())
+    };
+    let from = param("continue").unwrap_or(0).min(items.len());
+    let to = match param("limit") {
+        Some(l) if l > 0 => (from + l).min(items.len()),
+        _ => items.len(),
+    };
+    (&items[from..to], (to < items.len()).then_some(to))
+}
+
 fn respond(conn: &mut TcpStream, code: u16, body: &Value) -> std::io::Result<()> {
     let bytes = serde_json::to_vec(body)?;
     let reason = if code == 200 { "OK" } else { "Error" };
@@ -395,10 +412,18 @@ fn serve(
                     .filter(|(k, _)| covers(&c, k))
                     .flat_map(|(_, v)| v.iter())
                     .collect();
+                // Pages as kube-apiserver hands them out (kube-rs asks for 500 at a
+                // time): a client never holds a 10,000-object list at once there.
+                let (page, next) = paginate(&items, query);
+                let mut meta = json!({"resourceVersion": "1"});
+                if let Some(next) = next {
+                    meta["continue"] = json!(next.to_string());
+                    meta["remainingItemCount"] = json!(items.len() - next);
+                }
                 respond(
                     &mut out,
                     200,
-                    &json!({"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": "1"}, "items": items}),
+                    &json!({"apiVersion": "v1", "kind": "List", "metadata": meta, "items": page}),
                 )?;
             }
             ("GET", _) => {
@@ -475,6 +500,19 @@ fn serve(
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn lists_come_in_the_pages_asked_for() {
+        let all: Vec<Value> = (0..5).map(|i| json!(i)).collect();
+        let items: Vec<&Value> = all.iter().collect();
+        assert_eq!(paginate(&items, "").0.len(), 5);
+        assert_eq!(paginate(&items, "").1, None);
+        let (page, next) = paginate(&items, "limit=2&resourceVersion=0");
+        assert_eq!((page, next), (&items[0..2], Some(2)));
+        let (page, next) = paginate(&items, "limit=2&continue=4");
+        assert_eq!((page, next), (&items[4..5], None));
+        assert_eq!(paginate(&items, "continue=9").0.len(), 0);
+    }
 
     #[test]
     fn paths_name_their_collection() {

@@ -400,6 +400,12 @@ pub fn peak_rss_mib(pid: u32) -> f64 {
     status_mib(pid, "VmHWM:")
 }
 
+/// A process's resident set split into anonymous memory (heap, stacks) and
+/// file pages (its executable and libraries, shared and reclaimable), in MiB.
+pub fn rss_split_mib(pid: u32) -> (f64, f64) {
+    (status_mib(pid, "RssAnon:"), status_mib(pid, "RssFile:"))
+}
+
 fn status_mib(pid: u32, field: &str) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()

@@ -60,8 +60,9 @@ pub struct YamlError {
 /// Where an object came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Origin {
-    /// The file.
-    pub file: PathBuf,
+    /// The file (one allocation per file, shared by its objects: the parse
+    /// cache keeps an origin per object).
+    pub file: Arc<Path>,
     /// 1-based line where the document starts.
     pub line: u64,
 }
@@ -154,6 +155,7 @@ pub fn parse_file_as<S: ServiceView>(
 ) -> (Vec<(Origin, Object<S>)>, Vec<YamlError>) {
     let mut objects = Vec::new();
     let mut errors = Vec::new();
+    let shared: Arc<Path> = file.into();
     // YAML breaks lines at CR, LF and CRLF; count them all the same way here, or
     // a lone CR shifts every line number after it (and hides `---` markers).
     let text: std::borrow::Cow<'_, str> = if text.contains('\r') {
@@ -244,7 +246,7 @@ pub fn parse_file_as<S: ServiceView>(
                 }
                 objects.push((
                     Origin {
-                        file: file.to_path_buf(),
+                        file: shared.clone(),
                         line: offset,
                     },
                     o.project(),

@@ -32,7 +32,8 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use ferrolb_e2e::bird::{ipv4_route_count, local_time, newest_route};
 use ferrolb_e2e::lab::{
-    Lan, binary, controller_once, eventually, installed, peak_rss_mib, rss_mib, unavailable,
+    Lan, binary, controller_once, eventually, installed, peak_rss_mib, rss_mib, rss_split_mib,
+    unavailable,
 };
 use k8s_openapi::jiff::Timestamp;
 
@@ -354,6 +355,11 @@ router bgp 64512\n bgp router-id {me}\n bgp log-neighbor-changes\n no bgp ebgp-r
         std::thread::sleep(SETTLED);
         let rss = rss_mib(pid);
         let peak = peak_rss_mib(pid);
+        let (anon, file) = rss_split_mib(pid);
+        eprintln!(
+            "{}: RSS {rss:.1} MiB = anon {anon:.1} + file {file:.1}",
+            sender.label()
+        );
         self.lan.stop(h, "TERM")?;
         self.wait_routes(0, "BIRD to drop the routes")?;
         let ms = |t: Timestamp| (last.as_millisecond() - t.as_millisecond()) as f64;

@@ -14,7 +14,9 @@ use std::time::Duration;
 use anyhow::Context;
 use ferrolb_e2e::bird::{ipv4_route_count, newest_route};
 use ferrolb_e2e::fake_api::FakeApi;
-use ferrolb_e2e::lab::{Lan, binary, eventually, peak_rss_mib, rss_mib, unavailable};
+use ferrolb_e2e::lab::{
+    Lan, binary, eventually, peak_rss_mib, rss_mib, rss_split_mib, unavailable,
+};
 use serde_json::{Value, json};
 
 const NS: &str = "ferrolb-system";
@@ -159,13 +161,14 @@ fn main() -> anyhow::Result<()> {
     }
     let rss = speaker_pid().map(rss_mib).unwrap_or(0.0);
     let peak = speaker_pid().map(peak_rss_mib).unwrap_or(0.0);
+    let (anon, file) = speaker_pid().map(rss_split_mib).unwrap_or_default();
     // `FERROLB_BENCH_LOG=<file>` keeps the speaker's log (with FERROLB_LOG_LEVEL=debug
     // for its per-step timings).
     if let Some(keep) = std::env::var_os("FERROLB_BENCH_LOG") {
         std::fs::write(keep, log())?;
     }
     println!(
-        "\nkube mode, {n} Services announced: a new Service's watch event -> its route at BIRD, ms: {latency:?}; speaker RSS {rss:.1} MiB (peak {peak:.1} MiB)"
+        "\nkube mode, {n} Services announced: a new Service's watch event -> its route at BIRD, ms: {latency:?}; speaker RSS {rss:.1} MiB (anon {anon:.1}, file {file:.1}; peak {peak:.1} MiB)"
     );
     Ok(())
 }

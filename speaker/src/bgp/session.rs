@@ -66,10 +66,10 @@ impl Session {
     pub fn start(
         peer: Peer,
         router_id: Option<Ipv4Addr>,
-        table: Table,
+        table: Arc<Table>,
         metrics: Arc<BgpMetrics>,
     ) -> Session {
-        let (routes, routes_rx) = watch::channel(Arc::new(table));
+        let (routes, routes_rx) = watch::channel(table);
         let (status_tx, status) = watch::channel(SessionStatus {
             state: State::Idle,
             advertised: 0,
@@ -92,8 +92,8 @@ impl Session {
     /// sends nothing). Not compared here: the caller passes a table it knows
     /// changed, and comparing 10,000 routes sat between a new Service and its
     /// UPDATE.
-    pub fn set_routes(&self, table: Table) {
-        self.routes.send_replace(Arc::new(table));
+    pub fn set_routes(&self, table: Arc<Table>) {
+        self.routes.send_replace(table);
     }
 
     /// The latest status.
