@@ -77,8 +77,13 @@ pub fn binary(name: &str) -> anyhow::Result<PathBuf> {
 
 /// Runs `ferrolb-controller --once` on the file source in `dir`.
 pub fn controller_once(dir: &Path) -> anyhow::Result<()> {
+    controller_once_logged(dir, "warn").map(drop)
+}
+
+/// [`controller_once`] at log level `level`; its log.
+pub fn controller_once_logged(dir: &Path, level: &str) -> anyhow::Result<String> {
     let out = Command::new(binary("ferrolb-controller")?)
-        .args(["--source", "file", "--once", "--log-level", "warn", "--dir"])
+        .args(["--source", "file", "--once", "--log-level", level, "--dir"])
         .arg(dir)
         .output()?;
     if !out.status.success() {
@@ -87,7 +92,7 @@ pub fn controller_once(dir: &Path) -> anyhow::Result<()> {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    Ok(())
+    Ok(String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
 /// A LAN: one bridge, `nodes` node namespaces and a client, each with `eth0` on

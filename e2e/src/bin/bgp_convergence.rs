@@ -32,8 +32,8 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use ferrolb_e2e::bird::{ipv4_route_count, local_time, newest_route};
 use ferrolb_e2e::lab::{
-    Lan, binary, controller_once, eventually, installed, peak_rss_mib, rss_mib, rss_split_mib,
-    unavailable,
+    Lan, binary, controller_once, controller_once_logged, eventually, installed, peak_rss_mib,
+    rss_mib, rss_split_mib, unavailable,
 };
 use k8s_openapi::jiff::Timestamp;
 
@@ -416,7 +416,7 @@ router bgp 64512\n bgp router-id {me}\n bgp log-neighbor-changes\n no bgp ebgp-r
             let log = if running {
                 None
             } else {
-                Some(controller_once_logged(&dir)?)
+                Some(controller_once_logged(&dir, WRITE_LOG)?)
             };
             self.wait_routes(self.n + k + 1, "the new route at BIRD")?;
             let log = match log {
@@ -471,28 +471,6 @@ router bgp 64512\n bgp router-id {me}\n bgp log-neighbor-changes\n no bgp ebgp-r
 
 /// The controller's log level for the new-Service test: its status writes.
 const WRITE_LOG: &str = "warn,ferrolb_crds::source::file=debug";
-
-/// `ferrolb-controller --once` with its status writes logged; the log.
-fn controller_once_logged(dir: &Path) -> anyhow::Result<String> {
-    let out = std::process::Command::new(binary("ferrolb-controller")?)
-        .args([
-            "--source",
-            "file",
-            "--once",
-            "--log-level",
-            WRITE_LOG,
-            "--dir",
-        ])
-        .arg(dir)
-        .output()?;
-    if !out.status.success() {
-        bail!(
-            "ferrolb-controller --once failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stderr).into_owned())
-}
 
 /// The time of the first write of `services.yaml` after `after` in a
 /// controller's log: its `renamed_at` (taken just before the rename).
