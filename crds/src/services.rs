@@ -137,22 +137,36 @@ impl LbService {
     }
 }
 
+/// One shared copy of each namespace and class name: a cluster has few of either
+/// and thousands of Services in them (320 KB of `"default"`s for 10,000). A name
+/// stays here once seen; they are short and their number is the cluster's.
+fn shared_name(s: &str) -> Arc<str> {
+    static NAMES: std::sync::Mutex<std::collections::BTreeSet<Arc<str>>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    let mut names = NAMES
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    match names.get(s) {
+        Some(n) => n.clone(),
+        None => {
+            let n: Arc<str> = s.into();
+            names.insert(n.clone());
+            n
+        }
+    }
+}
+
 impl From<&Service> for LbService {
     fn from(svc: &Service) -> Self {
         let spec = svc.spec.as_ref();
         LbService {
             // As kubectl places it (sources default it already).
-            namespace: svc
-                .metadata
-                .namespace
-                .as_deref()
-                .unwrap_or("default")
-                .into(),
+            namespace: shared_name(svc.metadata.namespace.as_deref().unwrap_or("default")),
             name: svc.metadata.name.as_deref().unwrap_or_default().into(),
             load_balancer: spec.and_then(|s| s.type_.as_deref()) == Some("LoadBalancer"),
             class: spec
                 .and_then(|s| s.load_balancer_class.as_deref())
-                .map(Into::into),
+                .map(shared_name),
             local: spec.and_then(|s| s.external_traffic_policy.as_deref()) == Some("Local"),
             ips: ingress_ips(svc).into(),
         }
@@ -194,6 +208,14 @@ status: {loadBalancer: {ingress: [{ip: 192.0.2.1}, {hostname: h}, {ip: '2001:db8
         );
         let v = LbService::from(&svc);
         assert_eq!((&*v.namespace, &*v.name), ("shop", "web"));
+        // Namespaces and classes are one shared string each.
+        let again = LbService::from(&svc);
+        assert!(Arc::ptr_eq(&v.namespace, &again.namespace));
+        assert!(!Arc::ptr_eq(&v.name, &again.name));
+        assert!(Arc::ptr_eq(
+            v.class.as_ref().unwrap(),
+            again.class.as_ref().unwrap()
+        ));
         assert!(v.load_balancer && v.local);
         assert_eq!(v.class.as_deref(), Some("x"));
         assert_eq!(

@@ -486,12 +486,15 @@ async fn the_controller_view_reads_speaker_heads_and_wakes_on_their_changes() {
     };
     let st = SpeakerStatusFile {
         node: "n1".into(),
-        bgp: vec![ServiceBGPStatusStatus {
-            node: Some("n1".into()),
-            service_name: Some("web".into()),
-            service_namespace: Some("default".into()),
-            ..Default::default()
-        }]
+        bgp: vec![
+            ServiceBGPStatusStatus {
+                node: Some("n1".into()),
+                service_name: Some("web".into()),
+                service_namespace: Some("default".into()),
+                ..Default::default()
+            }
+            .into(),
+        ]
         .into(),
         sessions: vec![session("Active")],
         ..Default::default()

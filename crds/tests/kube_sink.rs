@@ -251,14 +251,15 @@ async fn applies_speaker_session_and_service_objects_then_only_changes() {
     // object (metadata, then status), with nothing listed or compared by JSON;
     // its removal one DELETE.
     let mut with_api = next.clone();
-    with_api
-        .bgp
-        .push(ferrolb_crds::v1beta1::ServiceBGPStatusStatus {
+    with_api.bgp.push(
+        ferrolb_crds::v1beta1::ServiceBGPStatusStatus {
             node: Some("node-1".into()),
             service_name: Some("api".into()),
             service_namespace: Some("shop".into()),
             peers: vec!["tor".into()],
-        });
+        }
+        .into(),
+    );
     let (writer, before, now) = (sink.clone(), next.clone(), with_api.clone());
     let task = tokio::spawn(async move {
         ferrolb_crds::source::StatusSink::update_speaker(&writer, &before, &now).await

@@ -147,7 +147,7 @@ impl Args {
 
 fn main() -> std::process::ExitCode {
     // Before the runtime starts its threads: each would get an arena of its own.
-    ferrolb_speaker::memory::few_arenas();
+    ferrolb_speaker::memory::tune_allocator();
     let args = Args::parse();
     ferrolb_crds::process::init_logging(
         matches!(args.log_format, LogFormat::Json),

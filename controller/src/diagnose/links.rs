@@ -384,11 +384,8 @@ pub fn bgp_peers_link(
         let up: Vec<String> = speaker(speakers, &view.name)
             .into_iter()
             .flat_map(|s| s.bgp.iter())
-            .filter(|e| {
-                e.service_namespace.as_deref() == Some(ns)
-                    && e.service_name.as_deref() == Some(name)
-            })
-            .flat_map(|e| e.peers.iter().cloned())
+            .filter(|e| &*e.namespace == ns && &*e.name == name)
+            .flat_map(|e| e.peers.iter().map(|p| p.to_string()))
             .collect();
         configured += peers.len();
         let states: Vec<String> = peers

@@ -76,7 +76,7 @@ pub async fn from_cluster(namespace: &str) -> anyhow::Result<Loaded> {
     }
     for st in statuses::<ServiceBGPStatus>(&client, namespace).await? {
         if let Some(e) = st.node.as_ref().and_then(|n| speakers.get_mut(n)) {
-            e.bgp.push(st);
+            e.bgp.push(st.into());
         }
     }
     Ok(Loaded {

@@ -589,12 +589,15 @@ spec: {myASN: 64512, peerASN: 64513, peerAddress: 10.1.0.1}
 fn carrying(node: &str, peers: &[&str]) -> SpeakerStatusFile {
     SpeakerStatusFile {
         node: node.into(),
-        bgp: vec![ServiceBGPStatusStatus {
-            node: Some(node.into()),
-            service_name: Some("web".into()),
-            service_namespace: Some("default".into()),
-            peers: peers.iter().map(|p| p.to_string()).collect(),
-        }]
+        bgp: vec![
+            ServiceBGPStatusStatus {
+                node: Some(node.into()),
+                service_name: Some("web".into()),
+                service_namespace: Some("default".into()),
+                peers: peers.iter().map(|p| p.to_string()).collect(),
+            }
+            .into(),
+        ]
         .into(),
         ..Default::default()
     }

@@ -6,8 +6,7 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 use ferrolb_crds::config::{Config, Peer};
-use ferrolb_crds::source::status::Shared;
-use ferrolb_crds::v1beta1::ServiceBGPStatusStatus;
+use ferrolb_crds::source::status::{BgpCarried, Shared};
 
 use super::routes::{PeerRoutes, peers_for};
 use super::session::{Session, SessionStatus};
@@ -33,7 +32,7 @@ pub struct BgpSpeaker {
     /// Bumped when the Services behind any peer's routes may have changed.
     services_gen: u64,
     /// The last [`BgpSpeaker::service_statuses`], with what it was built from.
-    statuses: Option<(CarryKey, Shared<ServiceBGPStatusStatus>)>,
+    statuses: Option<(CarryKey, Shared<BgpCarried>)>,
     metrics: Arc<BgpMetrics>,
     changed: Arc<tokio::sync::Notify>,
 }
@@ -137,10 +136,10 @@ impl BgpSpeaker {
     /// Per Service, the peers with an Established session that carry one of its
     /// prefixes (for ServiceBGPStatus), sorted; a prefix of a withheld family is
     /// not carried.
-    fn service_peers(&self) -> BTreeMap<(&str, &str), Vec<&str>> {
+    fn service_peers(&self) -> BTreeMap<(&Arc<str>, &Arc<str>), Vec<&str>> {
         // Borrowed: 10,000 Services with owned keys were 40,000 string copies
         // per rebuild, most of its 12-38 ms.
-        let mut out: BTreeMap<(&str, &str), Vec<&str>> = BTreeMap::new();
+        let mut out: BTreeMap<(&Arc<str>, &Arc<str>), Vec<&str>> = BTreeMap::new();
         for (peer, (_, s)) in &self.sessions {
             let st = s.status();
             if st.state != super::fsm::State::Established {
@@ -156,7 +155,7 @@ impl BgpSpeaker {
             };
             for (svc, mut prefixes) in routes.services() {
                 if prefixes.any(carried) {
-                    let key = (&*svc.namespace, &*svc.name);
+                    let key = (&svc.namespace, &svc.name);
                     out.entry(key).or_default().push(peer.as_str());
                 }
             }
@@ -168,7 +167,7 @@ impl BgpSpeaker {
     /// sorted by Service. Rebuilt only when the Services behind the routes or a
     /// session's state or withheld families changed: a session reporting one
     /// more advertised prefix does not rebuild 10,000 of them.
-    pub fn service_statuses(&mut self, node: &str) -> Shared<ServiceBGPStatusStatus> {
+    pub fn service_statuses(&mut self, node: &str) -> Shared<BgpCarried> {
         let key = CarryKey {
             services_gen: self.services_gen,
             node: node.to_string(),
@@ -189,14 +188,28 @@ impl BgpSpeaker {
                 .collect(),
         };
         if self.statuses.as_ref().is_none_or(|(k, _)| *k != key) {
-            let built: Vec<ServiceBGPStatusStatus> = self
+            let node: Arc<str> = node.into();
+            // Few distinct lists of peers (one per set of sessions a Service's
+            // routes go to): each is one allocation shared by its Services.
+            let mut lists: BTreeMap<Vec<&str>, Arc<[Arc<str>]>> = BTreeMap::new();
+            let built: Vec<BgpCarried> = self
                 .service_peers()
                 .into_iter()
-                .map(|((ns, name), peers)| ServiceBGPStatusStatus {
-                    node: Some(node.to_string()),
-                    service_name: Some(name.to_string()),
-                    service_namespace: Some(ns.to_string()),
-                    peers: peers.into_iter().map(str::to_string).collect(),
+                .map(|((ns, name), peers)| {
+                    let peers = match lists.get(peers.as_slice()) {
+                        Some(l) => l.clone(),
+                        None => {
+                            let l: Arc<[Arc<str>]> = peers.iter().map(|p| Arc::from(*p)).collect();
+                            lists.insert(peers, l.clone());
+                            l
+                        }
+                    };
+                    BgpCarried {
+                        node: node.clone(),
+                        namespace: ns.clone(),
+                        name: name.clone(),
+                        peers,
+                    }
                 })
                 .collect();
             self.statuses = Some((key, built.into()));

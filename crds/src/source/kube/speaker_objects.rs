@@ -16,8 +16,8 @@ use super::sink::{KubeSink, api_err};
 use crate::source::SourceError;
 use crate::source::status::SpeakerStatusFile;
 use crate::v1beta1::{
-    API_VERSION, BGPSessionState, ServiceBGPStatus, ServiceL2Status, SpeakerStatus,
-    SpeakerStatusStatus,
+    API_VERSION, BGPSessionState, ServiceBGPStatus, ServiceL2Status, ServiceL2StatusStatus,
+    SpeakerStatus, SpeakerStatusStatus,
 };
 
 /// Label of a speaker's status objects naming its node.
@@ -131,27 +131,29 @@ fn digest(v: &Value) -> u64 {
 fn service_entries<'a, S: serde::Serialize + 'a>(
     prefix: &'a str,
     node: &'a str,
-    items: impl Iterator<Item = (&'a Option<String>, &'a Option<String>, &'a S)> + 'a,
+    items: impl Iterator<Item = (&'a str, &'a str, &'a S)> + 'a,
 ) -> impl Iterator<Item = Entry> + 'a {
-    items.map(move |(ns, svc, st)| {
-        let (ns, svc) = (
-            ns.as_deref().unwrap_or_default(),
-            svc.as_deref().unwrap_or_default(),
-        );
-        Entry {
-            name: status_object_name(prefix, node, ns, svc),
-            labels: json!({
-                NODE_LABEL: label_value(node),
-                "ferrolb.io/service-namespace": label_value(ns),
-                "ferrolb.io/service-name": label_value(svc),
-            }),
-            status: json!(st),
-        }
+    items.map(move |(ns, svc, st)| Entry {
+        name: status_object_name(prefix, node, ns, svc),
+        labels: json!({
+            NODE_LABEL: label_value(node),
+            "ferrolb.io/service-namespace": label_value(ns),
+            "ferrolb.io/service-name": label_value(svc),
+        }),
+        status: json!(st),
     })
 }
 
 /// The Service key of a status object: (namespace, name).
-type ServiceKey<'a> = (&'a Option<String>, &'a Option<String>);
+type ServiceKey<'a> = (&'a str, &'a str);
+
+/// An L2 status entry's key.
+fn l2_key(s: &ServiceL2StatusStatus) -> ServiceKey<'_> {
+    (
+        s.service_namespace.as_deref().unwrap_or_default(),
+        s.service_name.as_deref().unwrap_or_default(),
+    )
+}
 
 /// The items of `now` that are new or differ from `before`, and the keys only
 /// `before` has. Both lists come sorted by key from the speaker (a merge, no
@@ -235,27 +237,16 @@ impl KubeSink {
             sessions: status.sessions.clone(),
             ..Default::default()
         };
-        let (l2, l2_gone) = service_changes(&before.l2, &status.l2, |s| {
-            (&s.service_namespace, &s.service_name)
-        });
+        let (l2, l2_gone) = service_changes(&before.l2, &status.l2, l2_key);
         // The speaker hands over the same list until it changes.
         let (bgp, bgp_gone) = if before.bgp.same(&status.bgp) {
             (Vec::new(), Vec::new())
         } else {
-            service_changes(&before.bgp, &status.bgp, |s| {
-                (&s.service_namespace, &s.service_name)
-            })
+            service_changes(&before.bgp, &status.bgp, |s| (&*s.namespace, &*s.name))
         };
         let gone = |prefix: &str, keys: Vec<ServiceKey<'_>>| -> Vec<String> {
             keys.into_iter()
-                .map(|(ns, n)| {
-                    status_object_name(
-                        prefix,
-                        node,
-                        ns.as_deref().unwrap_or_default(),
-                        n.as_deref().unwrap_or_default(),
-                    )
-                })
+                .map(|(ns, n)| status_object_name(prefix, node, ns, n))
                 .collect()
         };
         let l2 =
@@ -336,18 +327,15 @@ impl KubeSink {
         let l2 = service_entries(
             "l2",
             node,
-            status
-                .l2
-                .iter()
-                .map(|s| (&s.service_namespace, &s.service_name, s)),
+            status.l2.iter().map(|s| {
+                let (ns, n) = l2_key(s);
+                (ns, n, s)
+            }),
         );
         let bgp = service_entries(
             "bgp",
             node,
-            status
-                .bgp
-                .iter()
-                .map(|s| (&s.service_namespace, &s.service_name, s)),
+            status.bgp.iter().map(|s| (&*s.namespace, &*s.name, s)),
         );
         let results = [
             self.sync_head(status).await,
@@ -521,23 +509,17 @@ mod tests {
 
     #[test]
     fn changes_by_service_sorted_or_not() {
-        let s = |ns: &str, n: &str, v: u32| (Some(ns.to_string()), Some(n.to_string()), v);
+        let s = |ns: &str, n: &str, v: u32| (ns.to_string(), n.to_string(), v);
         let before = vec![s("a", "x", 1), s("a", "y", 1), s("b", "z", 1)];
         let now = vec![s("a", "w", 1), s("a", "y", 2), s("b", "z", 1)];
-        fn key(t: &(Option<String>, Option<String>, u32)) -> ServiceKey<'_> {
+        fn key(t: &(String, String, u32)) -> ServiceKey<'_> {
             (&t.0, &t.1)
         }
-        type Rec = (Option<String>, Option<String>, u32);
+        type Rec = (String, String, u32);
         type Changes<'a> = (Vec<(ServiceKey<'a>, &'a Rec)>, Vec<ServiceKey<'a>>);
         let show = |(c, r): Changes<'_>| {
-            let c: Vec<String> = c
-                .iter()
-                .map(|((_, n), v)| format!("{}={}", n.as_deref().unwrap_or(""), v.2))
-                .collect();
-            let r: Vec<String> = r
-                .iter()
-                .map(|(_, n)| n.as_deref().unwrap_or("").to_string())
-                .collect();
+            let c: Vec<String> = c.iter().map(|((_, n), v)| format!("{n}={}", v.2)).collect();
+            let r: Vec<String> = r.iter().map(|(_, n)| n.to_string()).collect();
             (c, r)
         };
         let want = (
