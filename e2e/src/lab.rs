@@ -250,7 +250,18 @@ impl Lan {
 
     /// Kills every program started with [`Lan::spawn`] and waits for it.
     pub fn kill_all(&mut self) {
+        // A program run under FERROLB_BENCH_WRAP (callgrind, heaptrack) writes
+        // its profile when it exits, not when it is killed.
+        let wrapped = std::env::var_os("FERROLB_BENCH_WRAP").is_some();
         for (_, c) in &mut self.children {
+            if wrapped && matches!(c.try_wait(), Ok(None)) {
+                let _ = Command::new("kill")
+                    .args(["-TERM", &c.id().to_string()])
+                    .status();
+                let _ = eventually(Duration::from_secs(60), "a wrapped program to exit", || {
+                    c.try_wait().ok().flatten()
+                });
+            }
             let _ = c.kill();
             let _ = c.wait();
         }
@@ -325,7 +336,9 @@ impl Lan {
             args.extend(["--metrics-address", ""]);
         }
         args.extend_from_slice(extra);
-        self.spawn(ns, &binary("ferrolb-speaker")?, &args, &dir.join(log))
+        let (program, args) = bench_command(&binary("ferrolb-speaker")?, &args)?;
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        self.spawn(ns, &program, &args, &dir.join(log))
     }
 
     /// Starts BIRD 2 in `ns` with the configuration `conf`, its files (`bird.conf`,
@@ -393,6 +406,24 @@ impl Drop for Lan {
             let _ = Command::new("ip").args(["netns", "del", ns]).status();
         }
     }
+}
+
+/// The command line that runs `program` with `args`, under the command in
+/// `FERROLB_BENCH_WRAP` when it is set (say `valgrind --tool=callgrind`, for
+/// `scripts/hot-code.sh`, or `heaptrack -o FILE`): benchmarks start the speaker
+/// through this so that its memory and code can be looked into as they measure it.
+pub fn bench_command(program: &Path, args: &[&str]) -> anyhow::Result<(PathBuf, Vec<String>)> {
+    let wrap = std::env::var("FERROLB_BENCH_WRAP").unwrap_or_default();
+    let mut words = wrap.split_whitespace().map(str::to_string);
+    let program = program.to_str().context("path is not UTF-8")?.to_string();
+    let rest = args.iter().map(|a| a.to_string());
+    Ok(match words.next() {
+        Some(wrapper) => (
+            PathBuf::from(wrapper),
+            words.chain([program]).chain(rest).collect(),
+        ),
+        None => (PathBuf::from(program), rest.collect()),
+    })
 }
 
 /// A process's resident set (VmRSS) in MiB, 0 when it cannot be read.

@@ -24,6 +24,10 @@
 //! other's first KEEPALIVE, over a veth), so the two columns differ only by
 //! rounding unless a sender's clock is coarse. All processes run in the lab's
 //! namespaces on one host (same clock, local time = UTC).
+//!
+//! For looking into the speaker: `FERROLB_BENCH_WRAP="heaptrack -o F"` runs it
+//! under that command (see `lab::bench_command`), and `FERROLB_BENCH_HOLD=S` keeps
+//! each FerroLB run up S seconds after its RSS is read (its PID is printed).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -32,8 +36,8 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use ferrolb_e2e::bird::{ipv4_route_count, local_time, newest_route};
 use ferrolb_e2e::lab::{
-    Lan, binary, controller_once, controller_once_logged, eventually, installed, peak_rss_mib,
-    rss_mib, rss_split_mib, unavailable,
+    Lan, bench_command, binary, controller_once, controller_once_logged, eventually, installed,
+    peak_rss_mib, rss_mib, rss_split_mib, unavailable,
 };
 use k8s_openapi::jiff::Timestamp;
 
@@ -172,9 +176,9 @@ impl Bench {
                     "--dir",
                     dir.to_str().context("path")?,
                 ];
-                let h = self
-                    .lan
-                    .spawn(&node, &binary("ferrolb-speaker")?, &args, &log)?;
+                let (program, args) = bench_command(&binary("ferrolb-speaker")?, &args)?;
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                let h = self.lan.spawn(&node, &program, &args, &log)?;
                 Ok((h, d))
             }
             Sender::GoBgp => {
@@ -360,6 +364,13 @@ router bgp 64512\n bgp router-id {me}\n bgp log-neighbor-changes\n no bgp ebgp-r
             "{}: RSS {rss:.1} MiB = anon {anon:.1} + file {file:.1}",
             sender.label()
         );
+        let hold = std::env::var("FERROLB_BENCH_HOLD").ok();
+        if let Some(s) = hold.and_then(|s| s.parse().ok())
+            && sender == Sender::FerroLb
+        {
+            eprintln!("holding pid {pid} for {s} s");
+            std::thread::sleep(Duration::from_secs(s));
+        }
         self.lan.stop(h, "TERM")?;
         self.wait_routes(0, "BIRD to drop the routes")?;
         let ms = |t: Timestamp| (last.as_millisecond() - t.as_millisecond()) as f64;

@@ -15,7 +15,7 @@ use anyhow::Context;
 use ferrolb_e2e::bird::{ipv4_route_count, newest_route};
 use ferrolb_e2e::fake_api::FakeApi;
 use ferrolb_e2e::lab::{
-    Lan, binary, eventually, peak_rss_mib, rss_mib, rss_split_mib, unavailable,
+    Lan, bench_command, binary, eventually, peak_rss_mib, rss_mib, rss_split_mib, unavailable,
 };
 use serde_json::{Value, json};
 
@@ -97,16 +97,9 @@ fn main() -> anyhow::Result<()> {
     let kubeconfig = api.kubeconfig(dir.path())?;
     let speaker = binary("ferrolb-speaker")?;
     let env_kubeconfig = format!("KUBECONFIG={}", kubeconfig.display());
-    lan.spawn(
-        &node,
-        std::path::Path::new("env"),
+    let (program, args) = bench_command(
+        &speaker,
         &[
-            "-u",
-            "KUBERNETES_SERVICE_HOST",
-            &env_kubeconfig,
-            "POD_NAME=ferrolb-speaker-bench",
-            "POD_UID=5a3c1f00-0000-4000-8000-00000000beef",
-            speaker.to_str().context("path is not UTF-8")?,
             "--source",
             "kube",
             "--node",
@@ -118,6 +111,20 @@ fn main() -> anyhow::Result<()> {
             "--memberlist-port",
             "0",
         ],
+    )?;
+    let mut env_args = vec![
+        "-u",
+        "KUBERNETES_SERVICE_HOST",
+        &env_kubeconfig,
+        "POD_NAME=ferrolb-speaker-bench",
+        "POD_UID=5a3c1f00-0000-4000-8000-00000000beef",
+        program.to_str().context("path is not UTF-8")?,
+    ];
+    env_args.extend(args.iter().map(String::as_str));
+    lan.spawn(
+        &node,
+        std::path::Path::new("env"),
+        &env_args,
         &dir.path().join("speaker.log"),
     )?;
     let routes = |lan: &Lan| {

@@ -1,0 +1,90 @@
+"""Writes the speaker's hot-code list (speaker/hot-code.txt) from callgrind runs.
+
+Usage: hot_code.py CALLGRIND_FILE... -- BINARY...
+
+Takes every function of the speaker's executable that ran in any of the
+callgrind files (first seen first) and names it as each BINARY names it: Rust's
+symbol names carry hashes of the build's configuration (features, dependencies),
+so the image's build (Dockerfile) names the same functions otherwise than the
+workspace build that was profiled. Names are matched exactly, else with their
+hashes taken out; a generic matched that way brings all its instances.
+"""
+import re
+import subprocess
+import sys
+
+LEGACY_HASH = re.compile(r'17h[0-9a-f]{16}E$')
+V0_CRATE = re.compile(r'Cs[0-9A-Za-z]+_')
+FN = re.compile(r'^c?fn=\((\d+)\)(?: (.*))?$')
+OB = re.compile(r'^c?ob=\((\d+)\)(?: (.*))?$')
+
+
+def key(name):
+    return V0_CRATE.sub('Cs_', LEGACY_HASH.sub('E', name))
+
+
+def ran(path):
+    """Functions of an executable named ferrolb-speaker that ran, in order."""
+    objects, names, out = {}, {}, []
+    current_ob = None
+    with open(path, encoding='utf-8', errors='replace') as f:
+        for line in f:
+            line = line.rstrip('\n')
+            m = OB.match(line)
+            if m:
+                if m.group(2):
+                    objects[m.group(1)] = m.group(2)
+                if line.startswith('ob='):
+                    current_ob = objects.get(m.group(1), '')
+                continue
+            m = FN.match(line)
+            if not m:
+                continue
+            if m.group(2):
+                names[m.group(1)] = m.group(2)
+            if line.startswith('fn=') and m.group(1) in names:
+                if current_ob and current_ob.endswith('/ferrolb-speaker'):
+                    out.append(names[m.group(1)])
+    return out
+
+
+def text_symbols(binary):
+    out = subprocess.run(['nm', '--defined-only', binary], capture_output=True,
+                         text=True, check=True).stdout
+    for line in out.splitlines():
+        f = line.split()
+        if len(f) == 3 and f[1] in 'tTwW':
+            yield f[2]
+
+
+def main():
+    args = sys.argv[1:]
+    if '--' not in args:
+        sys.exit(__doc__)
+    cut = args.index('--')
+    profiles, binaries = args[:cut], args[cut + 1:]
+    hot, seen = [], set()
+    for p in profiles:
+        for name in ran(p):
+            if name not in seen:
+                seen.add(name)
+                hot.append(name)
+    out, written = [], set()
+    for b in binaries:
+        by_key = {}
+        for s in text_symbols(b):
+            by_key.setdefault(key(s), []).append(s)
+        exact = {s for v in by_key.values() for s in v}
+        found = 0
+        for h in hot:
+            names = [h] if h in exact else by_key.get(key(h), [])
+            found += bool(names)
+            for n in names:
+                if n not in written:
+                    written.add(n)
+                    out.append(n)
+        print(f'{b}: {found} of {len(hot)} functions that ran', file=sys.stderr)
+    sys.stdout.write(''.join(n + '\n' for n in out))
+
+
+main()
