@@ -426,6 +426,32 @@ pub fn bench_command(program: &Path, args: &[&str]) -> anyhow::Result<(PathBuf, 
     })
 }
 
+/// How many of `speaker/hot-code.txt`'s names the executable at `binary` has,
+/// and how many it lists; `None` when `nm` cannot read it. The list names
+/// functions as one build configuration does (see `speaker/build.rs`): few
+/// found means the speaker's code is not laid out as measured, and its RSS is
+/// several MiB higher.
+pub fn hot_code_found(binary: &Path) -> Option<(usize, usize)> {
+    let list = Path::new(env!("CARGO_MANIFEST_DIR")).join("../speaker/hot-code.txt");
+    let list = std::fs::read_to_string(list).ok()?;
+    let out = Command::new("nm")
+        .arg("--defined-only")
+        .arg(binary)
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let symbols: std::collections::HashSet<&str> = text
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(2))
+        .collect();
+    let names: Vec<&str> = list.lines().filter(|l| !l.is_empty()).collect();
+    let found = names.iter().filter(|n| symbols.contains(*n)).count();
+    Some((found, names.len()))
+}
+
 /// A process's resident set (VmRSS) in MiB, 0 when it cannot be read.
 pub fn rss_mib(pid: u32) -> f64 {
     status_mib(pid, "VmRSS:")

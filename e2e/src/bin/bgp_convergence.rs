@@ -36,8 +36,8 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use ferrolb_e2e::bird::{ipv4_route_count, local_time, newest_route};
 use ferrolb_e2e::lab::{
-    Lan, bench_command, binary, controller_once, controller_once_logged, eventually, installed,
-    peak_rss_mib, rss_mib, rss_split_mib, unavailable,
+    Lan, bench_command, binary, controller_once, controller_once_logged, eventually,
+    hot_code_found, installed, peak_rss_mib, rss_mib, rss_split_mib, unavailable,
 };
 use k8s_openapi::jiff::Timestamp;
 
@@ -512,6 +512,10 @@ fn main() -> anyhow::Result<()> {
     let what: Vec<&str> = what.split(',').collect();
     if n > 1 << 16 {
         bail!("at most 65536 routes (one /16)");
+    }
+    // The list holds the image build's names too: about half is this build's.
+    if let Some((found, listed)) = hot_code_found(&binary("ferrolb-speaker")?) {
+        eprintln!("speaker/hot-code.txt: {found} of {listed} names in this ferrolb-speaker");
     }
     let dir = tempfile::tempdir()?;
     let mut yaml = format!(
