@@ -5,7 +5,10 @@
 //! keeps what was freed (in the middle of its arenas, pinned by live chunks above),
 //! so the speaker's RSS stayed at the peak (~80 MiB) long after the live heap
 //! settled near 30 MiB. `malloc_trim` returns those free pages (`MADV_DONTNEED`);
-//! it runs only when enough is free to be worth the arena walk.
+//! the runner calls it half a second after a reload's plan (when the status write
+//! and the old snapshot are gone too), and it runs only when enough is free to be
+//! worth the arena walk. With 10,000 Services, after the first load: 2.4 MB free
+//! in the arenas, 1.5 MiB of it handed back.
 // Three libc calls with no arguments that point anywhere.
 #![allow(unsafe_code)]
 
@@ -38,8 +41,9 @@ pub fn tune_allocator() {
     }
 }
 
-/// Free heap (bytes) below which trimming is not worth it.
-pub const TRIM_AT: usize = 4 << 20;
+/// Free heap (bytes) below which trimming is not worth it. 4 MiB let the 2.4 MB
+/// a first load of 10,000 Services leaves stay.
+pub const TRIM_AT: usize = 1 << 20;
 
 /// Whether `free` bytes sitting unused in the allocator are worth a trim.
 pub fn worth_trimming(free: usize) -> bool {

@@ -28,6 +28,11 @@ use crate::metrics::{BgpMetrics, L2Metrics};
 const CONFLICT_EVENT_EVERY: Duration = Duration::from_secs(300);
 /// A conflict not seen again for this long leaves the speaker's condition.
 const CONFLICT_FORGET: Duration = Duration::from_secs(600);
+/// How long after a new snapshot's plan the freed heap is handed back, unless
+/// another snapshot comes first: the status write and the drop of the last
+/// snapshot free much of what a reload built after the plan, and a trim in the
+/// middle of a burst of changes would only be undone by the next.
+const TRIM_AFTER: Duration = Duration::from_millis(500);
 
 /// Settings of a speaker.
 #[derive(Clone, Debug)]
@@ -172,6 +177,7 @@ pub async fn run(
     let mut elected_with: Option<BTreeSet<String>> = None;
     let mut rescan = tokio::time::interval(opts.rescan);
     rescan.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut trim_due: Option<tokio::time::Instant> = None;
     loop {
         let t0 = std::time::Instant::now();
         let loaded = rx.borrow_and_update().clone();
@@ -361,10 +367,16 @@ pub async fn run(
         ready.send_replace(true);
         if fresh {
             // After the routes and status are out: a new Service waits for neither.
-            crate::memory::release_free_heap();
+            trim_due = Some(tokio::time::Instant::now() + TRIM_AFTER);
         }
         let woke = tokio::select! {
             c = rx.changed() => if c.is_err() { break } else { "snapshot" },
+            _ = tokio::time::sleep_until(trim_due.unwrap_or_else(tokio::time::Instant::now)),
+                if trim_due.is_some() => {
+                trim_due = None;
+                crate::memory::release_free_heap();
+                "heap trim"
+            }
             _ = rescan.tick() => {
                 conflict_log.expire(std::time::Instant::now(), CONFLICT_FORGET);
                 "interface rescan"
