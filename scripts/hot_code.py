@@ -57,8 +57,33 @@ def text_symbols(binary):
             yield f[2]
 
 
+def self_test():
+    """What ./scripts/test checks: callgrind names read per object, and hashes
+    of both manglings taken out for matching (and nothing else)."""
+    import tempfile
+    legacy = '_ZN15ferrolb_speaker4main17h45de23a930efe85bE'
+    other = '_ZN15ferrolb_speaker4main17h0123456789abcdefE'
+    v0 = '_RNvNtCsjrHSEGnQ3l9_3std3sys5spawn'
+    assert key(legacy) == key(other) == '_ZN15ferrolb_speaker4mainE', key(legacy)
+    assert key(v0) == key('_RNvNtCsAbC_3std3sys5spawn') != key(legacy)
+    assert key('_ZN4core3fmt5write17h0000000000000000E') != key(legacy)
+    profile = (
+        'ob=(1) /usr/lib/libc.so.6\nfn=(1) memcpy\ncfn=(2) ' + legacy + '\n'
+        'ob=(2) /x/release/ferrolb-speaker\nfn=(2)\ncob=(1)\ncfn=(5) memset\n'
+        'fn=(3) ' + v0 + '\n'
+        'ob=(1)\nfn=(4) free\n')
+    with tempfile.NamedTemporaryFile('w', suffix='.cg') as f:
+        f.write(profile)
+        f.flush()
+        assert ran(f.name) == [legacy, v0], ran(f.name)
+    print('hot_code.py: self-test passed')
+
+
 def main():
     args = sys.argv[1:]
+    if args == ['--self-test']:
+        self_test()
+        return
     if '--' not in args:
         sys.exit(__doc__)
     cut = args.index('--')
