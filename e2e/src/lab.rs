@@ -320,6 +320,20 @@ impl Lan {
         Ok(self.children.len() - 1)
     }
 
+    /// As [`Lan::spawn`], under `FERROLB_BENCH_WRAP` when it is set (see
+    /// [`bench_command`]).
+    pub fn spawn_wrapped(
+        &mut self,
+        ns: &str,
+        program: &Path,
+        args: &[&str],
+        log: &Path,
+    ) -> anyhow::Result<usize> {
+        let (program, args) = bench_command(program, args)?;
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        self.spawn(ns, &program, &args, log)
+    }
+
     /// Starts `ferrolb-speaker` for `node` in namespace `ns` on the file source in
     /// `dir`, logging to `dir/<log>`; `extra` are more flags.
     pub fn spawn_speaker(
@@ -336,9 +350,7 @@ impl Lan {
             args.extend(["--metrics-address", ""]);
         }
         args.extend_from_slice(extra);
-        let (program, args) = bench_command(&binary("ferrolb-speaker")?, &args)?;
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        self.spawn(ns, &program, &args, &dir.join(log))
+        self.spawn_wrapped(ns, &binary("ferrolb-speaker")?, &args, &dir.join(log))
     }
 
     /// Starts BIRD 2 in `ns` with the configuration `conf`, its files (`bird.conf`,

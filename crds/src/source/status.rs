@@ -99,18 +99,6 @@ pub struct BgpCarried {
     pub peers: Arc<[Arc<str>]>,
 }
 
-impl BgpCarried {
-    /// As the `ServiceBGPStatus` object's status.
-    pub fn to_status(&self) -> ServiceBGPStatusStatus {
-        ServiceBGPStatusStatus {
-            node: Some(self.node.to_string()),
-            service_name: Some(self.name.to_string()),
-            service_namespace: Some(self.namespace.to_string()),
-            peers: self.peers.iter().map(|p| p.to_string()).collect(),
-        }
-    }
-}
-
 impl From<ServiceBGPStatusStatus> for BgpCarried {
     fn from(s: ServiceBGPStatusStatus) -> Self {
         BgpCarried {
@@ -242,6 +230,16 @@ pub struct ObjectRef {
 mod tests {
     use super::*;
 
+    /// As the `ServiceBGPStatus` object's status.
+    fn to_status(e: &BgpCarried) -> ServiceBGPStatusStatus {
+        ServiceBGPStatusStatus {
+            node: Some(e.node.to_string()),
+            service_name: Some(e.name.to_string()),
+            service_namespace: Some(e.namespace.to_string()),
+            peers: e.peers.iter().map(|p| p.to_string()).collect(),
+        }
+    }
+
     fn entry(name: &str) -> BgpCarried {
         BgpCarried {
             node: "n1".into(),
@@ -265,7 +263,7 @@ mod tests {
             serde_json::json!({"node": "n1", "serviceName": "web", "serviceNamespace": "default", "peers": ["tor"]})
         );
         assert_eq!(
-            serde_json::to_value(entry("web").to_status()).unwrap(),
+            serde_json::to_value(to_status(&entry("web"))).unwrap(),
             json["bgp"][0]
         );
         let back: SpeakerStatusFile = serde_json::from_value(json).unwrap();

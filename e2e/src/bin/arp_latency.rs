@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use ferrolb_e2e::lab::{Lan, bench_command, binary, eventually, unavailable};
+use ferrolb_e2e::lab::{Lan, binary, eventually, unavailable};
 
 const VIP: &str = "10.77.0.200";
 
@@ -90,9 +90,12 @@ apiVersion: v1\nkind: Service\nmetadata: {{name: web}}\nspec: {{type: LoadBalanc
         "--dir",
         dir.path().to_str().context("path")?,
     ];
-    let (program, args) = bench_command(&binary("ferrolb-speaker")?, &args)?;
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    lan.spawn(&node, &program, &args, &dir.path().join("speaker.log"))?;
+    lan.spawn_wrapped(
+        &node,
+        &binary("ferrolb-speaker")?,
+        &args,
+        &dir.path().join("speaker.log"),
+    )?;
     eventually(Duration::from_secs(20), "the speaker to answer", || {
         times(&lan, VIP, 3).ok()
     })?;

@@ -36,8 +36,8 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use ferrolb_e2e::bird::{ipv4_route_count, local_time, newest_route};
 use ferrolb_e2e::lab::{
-    Lan, bench_command, binary, controller_once, controller_once_logged, eventually,
-    hot_code_found, installed, peak_rss_mib, rss_mib, rss_split_mib, unavailable,
+    Lan, binary, controller_once, controller_once_logged, eventually, hot_code_found, installed,
+    peak_rss_mib, rss_mib, rss_split_mib, unavailable,
 };
 use k8s_openapi::jiff::Timestamp;
 
@@ -176,9 +176,9 @@ impl Bench {
                     "--dir",
                     dir.to_str().context("path")?,
                 ];
-                let (program, args) = bench_command(&binary("ferrolb-speaker")?, &args)?;
-                let args: Vec<&str> = args.iter().map(String::as_str).collect();
-                let h = self.lan.spawn(&node, &program, &args, &log)?;
+                let h = self
+                    .lan
+                    .spawn_wrapped(&node, &binary("ferrolb-speaker")?, &args, &log)?;
                 Ok((h, d))
             }
             Sender::GoBgp => {
