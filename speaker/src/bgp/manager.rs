@@ -153,10 +153,13 @@ impl BgpSpeaker {
             let Some(routes) = self.routes.get(peer) else {
                 continue;
             };
-            for (svc, mut prefixes) in routes.services() {
-                if prefixes.any(carried) {
-                    let key = (&svc.namespace, &svc.name);
-                    out.entry(key).or_default().push(peer.as_str());
+            for (svc, prefix) in routes.carried() {
+                if carried(prefix) {
+                    let peers = out.entry((&svc.namespace, &svc.name)).or_default();
+                    // Once per peer: a Service may have several prefixes.
+                    if peers.last() != Some(&peer.as_str()) {
+                        peers.push(peer.as_str());
+                    }
                 }
             }
         }
