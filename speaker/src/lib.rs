@@ -10,6 +10,7 @@ pub mod layer2;
 pub mod membership;
 pub mod memory;
 pub mod metrics;
+pub mod no_libm;
 pub mod runner;
 
 /// The cluster as the speaker keeps it: each Service as the few facts
