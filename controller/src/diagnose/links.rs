@@ -384,8 +384,8 @@ pub fn bgp_peers_link(
         let up: Vec<String> = speaker(speakers, &view.name)
             .into_iter()
             .flat_map(|s| s.bgp.iter())
-            .filter(|e| &*e.namespace == ns && &*e.name == name)
-            .flat_map(|e| e.peers.iter().map(|p| p.to_string()))
+            .filter(|e| e.namespace() == ns && e.name() == name)
+            .flat_map(|e| e.to.peers.iter().map(|p| p.to_string()))
             .collect();
         configured += peers.len();
         let states: Vec<String> = peers

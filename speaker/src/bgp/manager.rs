@@ -6,7 +6,8 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 use ferrolb_crds::config::{Config, Peer};
-use ferrolb_crds::source::status::{BgpCarried, Shared};
+use ferrolb_crds::services::LbService;
+use ferrolb_crds::source::status::{BgpCarried, CarriedTo, Shared};
 
 use super::routes::{PeerRoutes, peers_for};
 use super::session::{Session, SessionStatus};
@@ -136,10 +137,10 @@ impl BgpSpeaker {
     /// Per Service, the peers with an Established session that carry one of its
     /// prefixes (for ServiceBGPStatus), sorted; a prefix of a withheld family is
     /// not carried.
-    fn service_peers(&self) -> BTreeMap<(&Arc<str>, &Arc<str>), Vec<&str>> {
+    fn service_peers(&self) -> BTreeMap<(&str, &str), (&Arc<LbService>, Vec<&str>)> {
         // Borrowed: 10,000 Services with owned keys were 40,000 string copies
         // per rebuild, most of its 12-38 ms.
-        let mut out: BTreeMap<(&Arc<str>, &Arc<str>), Vec<&str>> = BTreeMap::new();
+        let mut out: BTreeMap<(&str, &str), (&Arc<LbService>, Vec<&str>)> = BTreeMap::new();
         for (peer, (_, s)) in &self.sessions {
             let st = s.status();
             if st.state != super::fsm::State::Established {
@@ -155,7 +156,9 @@ impl BgpSpeaker {
             };
             for (svc, prefix) in routes.carried() {
                 if carried(prefix) {
-                    let peers = out.entry((&svc.namespace, &svc.name)).or_default();
+                    let (_, peers) = out
+                        .entry((&svc.namespace, &svc.name))
+                        .or_insert((svc, Vec::new()));
                     // Once per peer: a Service may have several prefixes.
                     if peers.last() != Some(&peer.as_str()) {
                         peers.push(peer.as_str());
@@ -194,24 +197,26 @@ impl BgpSpeaker {
             let node: Arc<str> = node.into();
             // Few distinct lists of peers (one per set of sessions a Service's
             // routes go to): each is one allocation shared by its Services.
-            let mut lists: BTreeMap<Vec<&str>, Arc<[Arc<str>]>> = BTreeMap::new();
+            let mut lists: BTreeMap<Vec<&str>, Arc<CarriedTo>> = BTreeMap::new();
+            let node: Arc<str> = node.into();
             let built: Vec<BgpCarried> = self
                 .service_peers()
-                .into_iter()
-                .map(|((ns, name), peers)| {
-                    let peers = match lists.get(peers.as_slice()) {
+                .into_values()
+                .map(|(svc, peers)| {
+                    let to = match lists.get(peers.as_slice()) {
                         Some(l) => l.clone(),
                         None => {
-                            let l: Arc<[Arc<str>]> = peers.iter().map(|p| Arc::from(*p)).collect();
+                            let l = Arc::new(CarriedTo {
+                                node: node.clone(),
+                                peers: peers.iter().map(|p| Arc::from(*p)).collect(),
+                            });
                             lists.insert(peers, l.clone());
                             l
                         }
                     };
                     BgpCarried {
-                        node: node.clone(),
-                        namespace: ns.clone(),
-                        name: name.clone(),
-                        peers,
+                        service: svc.clone(),
+                        to,
                     }
                 })
                 .collect();

@@ -382,8 +382,8 @@ impl PeerRoutes {
 
     /// Each prefix toward the peer with each Service behind it (a Service with
     /// several prefixes comes once per prefix).
-    pub fn carried(&self) -> impl Iterator<Item = (&LbService, &IpNet)> {
-        self.entries.iter().map(|e| (&*e.svc, &e.prefix))
+    pub fn carried(&self) -> impl Iterator<Item = (&Arc<LbService>, &IpNet)> {
+        self.entries.iter().map(|e| (&e.svc, &e.prefix))
     }
 }
 

@@ -242,7 +242,7 @@ impl KubeSink {
         let (bgp, bgp_gone) = if before.bgp.same(&status.bgp) {
             (Vec::new(), Vec::new())
         } else {
-            service_changes(&before.bgp, &status.bgp, |s| (&*s.namespace, &*s.name))
+            service_changes(&before.bgp, &status.bgp, |s| (s.namespace(), s.name()))
         };
         let gone = |prefix: &str, keys: Vec<ServiceKey<'_>>| -> Vec<String> {
             keys.into_iter()
@@ -335,7 +335,7 @@ impl KubeSink {
         let bgp = service_entries(
             "bgp",
             node,
-            status.bgp.iter().map(|s| (&*s.namespace, &*s.name, s)),
+            status.bgp.iter().map(|s| (s.namespace(), s.name(), s)),
         );
         let results = [
             self.sync_head(status).await,
