@@ -14,7 +14,7 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::adj_out::{AdjOut, Desired};
+use super::adj_out::{AdjOut, Change, Desired};
 pub use super::families::Withheld;
 use super::families::{self, IPV4_UNICAST, IPV6_UNICAST};
 use super::fsm::{Action, Event, Expect, Fsm, Negotiated, PeerAsnRule, State};
@@ -29,6 +29,7 @@ use crate::metrics::BgpMetrics;
 /// What the advertised table was planned from. While the session's families and
 /// next hops stay the same, a new table is planned from its difference to this
 /// one: a new Service costs its own prefixes, not a pass over 10,000.
+#[derive(Clone)]
 struct Planned {
     table: Arc<Table>,
     families: Vec<(u16, u8)>,
@@ -272,7 +273,7 @@ impl Driver {
         self.metrics
             .announced_prefixes
             .get_or_create(&l)
-            .set(i64::try_from(self.adj.advertised().len()).unwrap_or(i64::MAX));
+            .set(i64::try_from(self.adj.len()).unwrap_or(i64::MAX));
         let withheld_count: usize = self.withheld.iter().map(|w| w.prefixes).sum();
         self.metrics
             .withheld_prefixes
@@ -281,7 +282,7 @@ impl Driver {
         // Only a real change wakes the runner: it re-plans on every wake-up, and
         // waking it for nothing made it spin with the sessions.
         let state = self.fsm.state();
-        let advertised = self.adj.advertised().len();
+        let advertised = self.adj.len();
         let gr = self
             .negotiated
             .as_ref()
@@ -472,39 +473,46 @@ impl Driver {
     /// The changes from the planned table to the current one, with session
     /// attributes (`None`: withdraw), or `None` when the table must be planned
     /// whole (nothing planned yet, or the families or next hops changed).
-    fn delta(&mut self) -> Option<Vec<(IpNet, Option<Arc<Attrs>>)>> {
+    fn delta(&mut self) -> Option<Vec<Change>> {
         let (c, n) = (self.conn.as_ref()?, self.negotiated.as_ref()?);
         let planned = self.planned.as_ref()?;
         if planned.families != n.families || planned.next_hops != c.next_hops {
             return None;
         }
         let (negotiated, next_hops) = (n.families.clone(), c.next_hops.clone());
+        let before_table = planned.table.clone();
         let table = self.routes.borrow().clone();
-        let mut changed: Vec<(IpNet, Option<&Arc<RouteSpec>>)> = Vec::new();
-        let (mut old, mut new) = (planned.table.iter().peekable(), table.iter().peekable());
+        // (prefix, spec before, spec now) for each prefix whose spec changed.
+        type Changed<'a> = (
+            IpNet,
+            Option<&'a Arc<RouteSpec>>,
+            Option<&'a Arc<RouteSpec>>,
+        );
+        let mut changed: Vec<Changed<'_>> = Vec::new();
+        let (mut old, mut new) = (before_table.iter().peekable(), table.iter().peekable());
         loop {
             match (old.peek(), new.peek()) {
                 (None, None) => break,
-                (Some((p, _)), None) => {
-                    changed.push((**p, None));
+                (Some((p, so)), None) => {
+                    changed.push((**p, Some(*so), None));
                     old.next();
                 }
                 (None, Some((p, s))) => {
-                    changed.push((**p, Some(*s)));
+                    changed.push((**p, None, Some(*s)));
                     new.next();
                 }
                 (Some((po, so)), Some((pn, sn))) => match po.cmp(pn) {
                     std::cmp::Ordering::Less => {
-                        changed.push((**po, None));
+                        changed.push((**po, Some(*so), None));
                         old.next();
                     }
                     std::cmp::Ordering::Greater => {
-                        changed.push((**pn, Some(*sn)));
+                        changed.push((**pn, None, Some(*sn)));
                         new.next();
                     }
                     std::cmp::Ordering::Equal => {
                         if !Arc::ptr_eq(so, sn) && so != sn {
-                            changed.push((**pn, Some(*sn)));
+                            changed.push((**pn, Some(*so), Some(*sn)));
                         }
                         old.next();
                         new.next();
@@ -515,17 +523,30 @@ impl Driver {
         let offered = families::offered(self.peer.disable_mp, self.peer.address);
         let mut recount = !self.withheld.is_empty();
         let mut out = Vec::with_capacity(changed.len());
-        for (p, spec) in changed {
-            let attrs = match spec.map(|s| (s, families::hop(p, &offered, &negotiated, &next_hops)))
-            {
-                Some((s, Some(Ok(nh)))) => Some(self.shared(s, nh)),
-                Some((_, Some(Err(_)))) => {
+        for (p, before, now) in changed {
+            // The families and next hops are the planned ones: a prefix with a
+            // next hop now had it then, so the peer has it if it was planned.
+            let nh = match families::hop(p, &offered, &negotiated, &next_hops) {
+                Some(Ok(nh)) => nh,
+                Some(Err(_)) => {
                     recount = true;
-                    None
+                    continue;
                 }
-                _ => None,
+                None => continue,
             };
-            out.push((p, attrs));
+            match (before, now) {
+                (Some(_), None) => out.push(Change::Withdraw(p)),
+                (None, Some(s)) => out.push(Change::Add(p, self.shared(s, nh))),
+                (Some(b), Some(s)) => {
+                    let (was, is) = (self.shared(b, nh), self.shared(s, nh));
+                    // Another spec may make the same attributes (LOCAL_PREF on
+                    // an eBGP session): the peer has them already.
+                    if was != is {
+                        out.push(Change::Replace(p, is));
+                    }
+                }
+                (None, None) => {}
+            }
         }
         if recount {
             let plan = families::plan(table.keys().copied(), &offered, &negotiated, &next_hops);
@@ -538,6 +559,28 @@ impl Driver {
             p.table = table;
         }
         Some(out)
+    }
+
+    /// What the peer has from us: the planned table through its plan (empty
+    /// when nothing was planned, or the session is not up).
+    fn advertised(&mut self) -> Desired {
+        let Some(planned) = self.planned.clone() else {
+            return Desired::new();
+        };
+        let offered = families::offered(self.peer.disable_mp, self.peer.address);
+        let plan = families::plan(
+            planned.table.keys().copied(),
+            &offered,
+            &planned.families,
+            &planned.next_hops,
+        );
+        let mut out = Desired::new();
+        for (p, nh) in &plan.hops {
+            if let Some(spec) = planned.table.get(p) {
+                out.insert(*p, self.shared(spec, *nh));
+            }
+        }
+        out
     }
 
     /// The shared attribute set for `spec` with `next_hop`.
@@ -601,9 +644,10 @@ impl Driver {
                 (self.adj.apply(changes, self.encoding()), t1)
             }
             None => {
+                let had = self.advertised();
                 let desired = self.desired();
                 let t1 = Instant::now();
-                (self.adj.diff(desired, self.encoding()), t1)
+                (self.adj.diff(&had, &desired, self.encoding()), t1)
             }
         };
         let t2 = Instant::now();
@@ -691,7 +735,7 @@ impl Driver {
                         .map(|n| n.families.clone())
                         .unwrap_or_default();
                     let msgs = self.adj.full(
-                        desired,
+                        &desired,
                         self.encoding(),
                         fams.contains(&IPV4_UNICAST),
                         fams.contains(&IPV6_UNICAST),
