@@ -40,9 +40,73 @@ impl RouteSpec {
     }
 }
 
-/// Desired routes toward one peer. Specs are shared: most prefixes carry one of a
-/// handful, and a shared one compares by pointer.
-pub type Table = BTreeMap<IpNet, Arc<RouteSpec>>;
+/// Desired routes toward one peer, sorted by prefix. Specs are shared: most
+/// prefixes carry one of a handful, and a shared one compares by pointer. A
+/// sorted list, not a map: 32 bytes a route against 53 (10,000 routes: 0.32 MB
+/// instead of 0.53), and it changes by one merge pass per update.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Table(Vec<(IpNet, Arc<RouteSpec>)>);
+
+impl Table {
+    fn at(&self, p: &IpNet) -> Result<usize, usize> {
+        self.0.binary_search_by(|(k, _)| k.cmp(p))
+    }
+
+    /// The spec of a prefix.
+    pub fn get(&self, p: &IpNet) -> Option<&Arc<RouteSpec>> {
+        self.at(p).ok().map(|i| &self.0[i].1)
+    }
+
+    /// Whether the prefix is in.
+    pub fn contains_key(&self, p: &IpNet) -> bool {
+        self.at(p).is_ok()
+    }
+
+    /// The prefixes, in order.
+    pub fn keys(&self) -> impl Iterator<Item = &IpNet> {
+        self.0.iter().map(|(p, _)| p)
+    }
+
+    /// The routes, in order of prefix.
+    pub fn iter(&self) -> impl Iterator<Item = (&IpNet, &Arc<RouteSpec>)> {
+        self.0.iter().map(|(p, s)| (p, s))
+    }
+
+    /// How many routes.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// This table with `changes` made (sorted by prefix, one each: a spec to
+    /// put, or `None` to take the prefix out).
+    fn with(&self, changes: &[(IpNet, Option<Arc<RouteSpec>>)]) -> Table {
+        let mut out = Vec::with_capacity(self.0.len() + changes.len());
+        let (mut old, mut ch) = (self.0.iter().peekable(), changes.iter().peekable());
+        loop {
+            match (old.peek(), ch.peek()) {
+                (None, None) => break,
+                (Some(_), None) => out.extend(old.by_ref().cloned()),
+                (Some((p, _)), Some((q, _))) if p < q => out.extend(old.next().cloned()),
+                (_, Some((q, s))) => {
+                    if old.peek().is_some_and(|(p, _)| p == q) {
+                        old.next();
+                    }
+                    if let Some(s) = s {
+                        out.push((*q, s.clone()));
+                    }
+                    ch.next();
+                }
+            }
+        }
+        out.shrink_to_fit();
+        Table(out)
+    }
+}
 
 /// The peers this node opens sessions to.
 pub fn peers_for<'a>(config: &'a Config, node: &NodeView) -> Vec<&'a Peer> {
@@ -258,7 +322,7 @@ impl PeerRoutes {
         self.synced = true;
         touched.sort_unstable();
         touched.dedup();
-        let mut changed = false;
+        let mut changes: Vec<(IpNet, Option<Arc<RouteSpec>>)> = Vec::new();
         for p in touched {
             let mut merged: Option<Arc<RouteSpec>> = None;
             let from = self.entries.partition_point(|e| e.prefix < p);
@@ -274,22 +338,17 @@ impl PeerRoutes {
                     }
                 });
             }
-            match merged {
-                None => {
-                    if self.table.contains_key(&p) {
-                        Arc::make_mut(&mut self.table).remove(&p);
-                        changed = true;
-                    }
-                }
-                Some(m) => {
-                    if self.table.get(&p) != Some(&m) {
-                        Arc::make_mut(&mut self.table).insert(p, m);
-                        changed = true;
-                    }
-                }
+            let now = self.table.get(&p);
+            if now != merged.as_ref() {
+                changes.push((p, merged));
             }
         }
-        changed
+        if changes.is_empty() {
+            return false;
+        }
+        // A new table: the session holds the last one until it has sent this.
+        self.table = Arc::new(self.table.with(&changes));
+        true
     }
 
     /// One pass over the list: drops what `drops` names (noting the prefixes),
@@ -552,7 +611,7 @@ status: {loadBalancer: {ingress: [{ip: 198.51.100.8}]}}
             ["198.51.100.7/32", "2001:db8:100::7/128"],
             "no ready endpoint: the Local Service is not announced"
         );
-        let v = &r[&"198.51.100.7/32".parse().unwrap()];
+        let v = r.get(&"198.51.100.7/32".parse().unwrap()).unwrap();
         assert_eq!(v.communities, vec![(65535 << 16) | 65282]);
         assert_eq!(v.large_communities, vec![(64512, 1, 2)]);
         assert_eq!(v.local_pref, Some(50));
@@ -631,7 +690,7 @@ status: {loadBalancer: {ingress: [{ip: 198.51.100.8}]}}
             "nothing changed"
         );
         let again = Table::clone(cache.table());
-        let spec = |t: &Table, p: &str| t[&p.parse::<IpNet>().unwrap()].clone();
+        let spec = |t: &Table, p: &str| t.get(&p.parse::<IpNet>().unwrap()).unwrap().clone();
         assert!(
             Arc::ptr_eq(
                 &spec(&first, "198.51.100.7/32"),
@@ -720,6 +779,41 @@ status: {loadBalancer: {ingress: [{ip: 198.51.100.8}]}}
         s.services.retain(|x| &*x.name != "db");
         assert!(step(&mut cache, &mut prev, &s, &c, &rack, peer));
         assert!(cache.table().is_empty(), "{:?}", keys(cache.table()));
+    }
+
+    #[test]
+    fn a_table_changes_by_one_merge() {
+        let net = |s: &str| s.parse::<IpNet>().unwrap();
+        let a = Arc::new(RouteSpec::default());
+        let b = Arc::new(RouteSpec {
+            local_pref: Some(7),
+            ..Default::default()
+        });
+        let t = Table::default().with(&[
+            (net("10.0.0.2/32"), Some(a.clone())),
+            (net("10.0.0.4/32"), Some(a.clone())),
+        ]);
+        let t2 = t.with(&[
+            (net("10.0.0.1/32"), Some(b.clone())),
+            (net("10.0.0.2/32"), None),
+            (net("10.0.0.3/32"), None),
+            (net("10.0.0.4/32"), Some(b.clone())),
+            (net("10.0.0.9/32"), Some(a.clone())),
+        ]);
+        let got: Vec<(String, Option<u32>)> = t2
+            .iter()
+            .map(|(p, s)| (p.to_string(), s.local_pref))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("10.0.0.1/32".to_string(), Some(7)),
+                ("10.0.0.4/32".to_string(), Some(7)),
+                ("10.0.0.9/32".to_string(), None),
+            ]
+        );
+        assert!(t2.contains_key(&net("10.0.0.9/32")) && !t2.contains_key(&net("10.0.0.2/32")));
+        assert_eq!(t.len(), 2, "the table it was made from is left as it was");
     }
 
     proptest::proptest! {

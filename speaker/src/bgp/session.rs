@@ -520,6 +520,7 @@ impl Driver {
                 },
             }
         }
+        drop((old, new));
         let offered = families::offered(self.peer.disable_mp, self.peer.address);
         let mut recount = !self.withheld.is_empty();
         let mut out = Vec::with_capacity(changed.len());
