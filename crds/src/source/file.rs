@@ -157,7 +157,7 @@ impl FileSource {
         // A record whose text the last load put on a Service that is still the
         // same parsed object needs no parse: its result is in the cache.
         let status = {
-            let mut m = Matcher::new(&cache.overlaid.entries, |e: &Overlaid<S>| e.key);
+            let mut m = Matcher::new(&cache.overlaid.entries, Overlaid::key);
             self.read_services_with(
                 |k| m.find(k, |e| inputs.find(e).is_some()),
                 |rec| inputs.put_status(&rec),
@@ -761,10 +761,10 @@ impl<S: ServiceView> Inputs<S> {
     fn find(&self, o: &Overlaid<S>) -> Option<usize> {
         if self
             .services
-            .get(o.at)
+            .get(o.at as usize)
             .is_some_and(|s| Arc::ptr_eq(s, &o.input))
         {
-            return Some(o.at);
+            return Some(o.at as usize);
         }
         self.by_ptr
             .as_ref()?
@@ -811,7 +811,10 @@ fn overlay_services<S: ServiceView>(
                 };
                 let Some(at) = inputs.find(&o) else { continue };
                 out[at] = Some(Arc::clone(&o.out));
-                o.at = at;
+                let Ok(at32) = u32::try_from(at) else {
+                    continue;
+                };
+                o.at = at32;
                 next.push(Some(o));
             }
             Scanned::Fresh(key) => {
@@ -819,12 +822,16 @@ fn overlay_services<S: ServiceView>(
                 let Some((at, o)) = made else { continue };
                 let input = Arc::clone(&inputs.services[at]);
                 out[at] = Some(Arc::clone(&o));
-                if let Some(key) = key {
+                // (A record or a list past 4 GiB entries is parsed each time.)
+                if let Some(((_, hash), Ok(len32), Ok(at32))) =
+                    key.map(|k| (k, u32::try_from(k.0), u32::try_from(at)))
+                {
                     next.push(Some(Overlaid {
-                        key,
+                        hash,
                         input,
                         out: o,
-                        at,
+                        len: len32,
+                        at: at32,
                     }));
                 }
             }
@@ -851,10 +858,18 @@ struct OverlayCache<S> {
 /// the entry lives), and its place in the list, as of the load it was last used in.
 #[derive(Debug)]
 struct Overlaid<S> {
-    key: RecordKey,
+    /// The record key's hash (its length is `len`): 32 bytes an entry, not 40.
+    hash: u64,
     input: Arc<S>,
     out: Arc<S>,
-    at: usize,
+    len: u32,
+    at: u32,
+}
+
+impl<S> Overlaid<S> {
+    fn key(&self) -> RecordKey {
+        (self.len as usize, self.hash)
+    }
 }
 
 #[cfg(test)]
