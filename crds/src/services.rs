@@ -184,12 +184,6 @@ impl std::ops::Deref for Interned {
     }
 }
 
-impl AsRef<str> for Interned {
-    fn as_ref(&self) -> &str {
-        self.0
-    }
-}
-
 impl From<&str> for Interned {
     fn from(s: &str) -> Self {
         Interned::new(s)
@@ -199,12 +193,6 @@ impl From<&str> for Interned {
 impl std::fmt::Debug for Interned {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         std::fmt::Debug::fmt(self.0.as_str(), f)
-    }
-}
-
-impl std::fmt::Display for Interned {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.0)
     }
 }
 
